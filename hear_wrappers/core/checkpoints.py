@@ -1,0 +1,264 @@
+"""Finding, downloading, verifying and safely loading model weights.
+
+Each model module declares its official files as `Checkpoint` entries (name, download URL, sha256,
+licence). `resolve_checkpoint` turns one into a local path:
+
+* ``model_file_path`` given: that file, as it is (its content is checked when it is loaded);
+* otherwise the cache folder, downloading the official file into it on first use and verifying its
+  sha256 (a full digest, or the 8+ hex-digit prefix that torch.hub-style file names carry).
+
+The cache folder is ``$HEAR_WRAPPERS_CACHE`` if set, else torch.hub's checkpoint folder
+(``$TORCH_HOME/hub/checkpoints``, by default ``${XDG_CACHE_HOME:-~/.cache}/torch/hub/checkpoints``),
+so files that the models' own libraries already downloaded there are reused.
+
+`load_state_dict` reads a file with ``torch.load(..., weights_only=True)``: a checkpoint can hold
+tensors and plain containers, never arbitrary pickled objects. `load_matching_weights` copies a state
+dict into a module and turns missing, unexpected or mis-shaped keys into one clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import urllib.error
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "CheckpointUnavailableError",
+    "cache_dir",
+    "load_matching_weights",
+    "load_state_dict",
+    "resolve_checkpoint",
+    "sha256_of",
+    "strip_prefix",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is corrupt, unsafe or fails its checksum."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A readable checkpoint that belongs to another model or variant."""
+
+
+class CheckpointUnavailableError(FileNotFoundError):
+    """The weights are neither cached nor downloadable (e.g. offline)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """An official weights file.
+
+    Attributes:
+        name: short name users see (e.g. ``"encodec_24khz"``).
+        url: official download address.
+        sha256: full hex sha256 of the file, or a prefix of at least 8 hex digits (the torch.hub
+            convention of ``name-<prefix>.th`` file names) where only that is published.
+        license: licence of the weights, as published by their authors.
+        filename: file name in the cache; by default the last part of ``url``.
+    """
+
+    name: str
+    url: str
+    sha256: str
+    license: str
+    filename: str = ""
+
+    def __post_init__(self) -> None:
+        digest = self.sha256.lower()
+        if len(digest) < 8 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"sha256 of {self.name} must be >= 8 hex digits, got {self.sha256!r}.")
+        if not self.filename:
+            object.__setattr__(self, "filename", Path(urlparse(self.url).path).name)
+
+    def matches(self, digest: str) -> bool:
+        """Whether a file's full hex ``digest`` fits this checkpoint's (possibly prefix) sha256."""
+        return digest.lower().startswith(self.sha256.lower())
+
+
+def cache_dir() -> Path:
+    """Folder where downloaded weights are kept (see the module docs for the search order)."""
+    override = os.environ.get("HEAR_WRAPPERS_CACHE")
+    if override:
+        return Path(override).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def sha256_of(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_checkpoint(
+    checkpoint: Checkpoint, model_file_path: str | os.PathLike[str] = "", *, progress: bool = True
+) -> Path:
+    """Local path of the weights: ``model_file_path`` if given, else the verified cached download.
+
+    Args:
+        checkpoint: the official file to fall back on.
+        model_file_path: a local file chosen by the user (HEAR's ``load_model`` argument); empty
+            for the official weights.
+        progress: show a download progress bar.
+
+    Raises:
+        CheckpointUnavailableError: the named file does not exist, or the official file is not
+            cached and cannot be downloaded; the message says where to get it and where to put it.
+        CheckpointError: a cached or downloaded file fails its checksum.
+    """
+    if model_file_path:
+        path = Path(model_file_path).expanduser()
+        if not path.is_file():
+            raise CheckpointUnavailableError(
+                f"model_file_path {str(path)!r} is not a file. Pass the path of a {checkpoint.name} "
+                f"weights file (official download: {checkpoint.url}), or an empty string to use the "
+                f"official weights from the cache."
+            )
+        return path
+
+    target = cache_dir() / checkpoint.filename
+    if target.is_file():
+        digest = sha256_of(target)
+        if not checkpoint.matches(digest):
+            raise CheckpointError(
+                f"cached file {target} has sha256 {digest}, but {checkpoint.name} should start with "
+                f"{checkpoint.sha256}: the file is corrupt or not the official one. Delete it to "
+                f"download it again from {checkpoint.url}."
+            )
+        return target
+    return _download(checkpoint, target, progress=progress)
+
+
+def _download(checkpoint: Checkpoint, target: Path, *, progress: bool) -> Path:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CheckpointUnavailableError(
+            f"cannot create the cache folder {target.parent} ({error}): set HEAR_WRAPPERS_CACHE to "
+            f"a writable folder, or pass model_file_path."
+        ) from error
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        try:
+            torch.hub.download_url_to_file(checkpoint.url, partial, progress=progress)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise CheckpointUnavailableError(
+                f"{checkpoint.name} weights are not cached and could not be downloaded from "
+                f"{checkpoint.url} ({error}). On a machine without internet access, download that "
+                f"file elsewhere and either copy it to {target} or pass its path as "
+                f"load_model(model_file_path=...)."
+            ) from error
+        digest = sha256_of(partial)
+        if not checkpoint.matches(digest):
+            raise CheckpointError(
+                f"the download of {checkpoint.name} from {checkpoint.url} has sha256 {digest}, "
+                f"expected {checkpoint.sha256}: it was corrupted or the file changed upstream. "
+                f"Nothing was cached; try again, or download it by hand and pass model_file_path."
+            )
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def load_state_dict(path: str | os.PathLike[str], *, what: str) -> dict[str, torch.Tensor]:
+    """Read a weights file safely (``weights_only=True``) into a flat ``{name: tensor}`` dict.
+
+    Args:
+        path: the file.
+        what: the model it should hold, for messages (e.g. ``"EnCodec 24 kHz"``).
+
+    Raises:
+        CheckpointError: the file is not a readable PyTorch checkpoint, needs unpickling of
+            arbitrary objects, or holds no tensors.
+    """
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path} cannot be loaded as plain weights ({error}). hear-wrappers only loads "
+            f"tensors (torch.load(weights_only=True)) and will not unpickle objects from a file; "
+            f"pass the official {what} weights file."
+        ) from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}); it may "
+            f"be truncated or corrupt. Download the {what} weights again."
+        ) from error
+    if not isinstance(loaded, Mapping):
+        raise CheckpointError(
+            f"{path} holds a {type(loaded).__name__}, not a state dict: pass a {what} weights file."
+        )
+    tensors = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path} holds no tensors: pass a {what} weights file.")
+    return tensors
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Keys that start with ``prefix``, with the prefix removed; other keys are dropped."""
+    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def load_matching_weights(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    what: str,
+    hint: str = "",
+    ignore_unexpected: Iterable[str] = (),
+) -> None:
+    """Copy ``state_dict`` into ``module``, refusing any mismatch with one readable error.
+
+    Args:
+        module: the freshly built architecture.
+        state_dict: weights whose keys are the module's own (prefixes already stripped).
+        what: the model, for messages.
+        hint: appended to the error, e.g. which variant the file seems to be for.
+        ignore_unexpected: key prefixes that may be present and are skipped (parts not needed).
+
+    Raises:
+        CheckpointMismatchError: missing keys, unexpected keys, or shape mismatches.
+    """
+    skip = tuple(ignore_unexpected)
+    expected = module.state_dict()
+    given = {k: v for k, v in state_dict.items() if not (skip and k.startswith(skip))}
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    wrong_shape = sorted(
+        f"{k}: file {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(given)
+        if given[k].shape != expected[k].shape
+    )
+    if missing or unexpected or wrong_shape:
+        problems = []
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", wrong_shape),
+        ):
+            if keys:
+                shown = ", ".join(keys[:4]) + (f", ... ({len(keys)} in all)" if len(keys) > 4 else "")
+                problems.append(f"{label}: {shown}")
+        raise CheckpointMismatchError(
+            f"these weights do not fit {what} ({'; '.join(problems)}). "
+            f"{hint or 'Pass a weights file of this model.'}"
+        )
+    module.load_state_dict(given, strict=True)

@@ -1,0 +1,63 @@
+"""Importing model libraries: clear errors for missing extras, and no import-time baggage.
+
+Some model libraries do heavy or broken work in their package ``__init__`` (EnCodec's imports
+torchaudio for file I/O; LAION-CLAP's downloads tokenizers). The model code we need usually lives in
+submodules that import none of it. `import_isolated` loads such submodules from the installed package
+under a private alias, so the package ``__init__`` never runs and the real package name in
+``sys.modules`` is left untouched for the user's own imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+
+__all__ = ["MissingExtraError", "import_isolated", "require"]
+
+
+class MissingExtraError(ImportError):
+    """A model's optional dependency is not installed."""
+
+
+def _missing(package: str, extra: str) -> MissingExtraError:
+    return MissingExtraError(
+        f"this model needs the {package!r} package, which is not installed: "
+        f"pip install 'hear-wrappers[{extra}]'"
+    )
+
+
+def require(module: str, *, extra: str) -> types.ModuleType:
+    """Import ``module`` normally, or raise `MissingExtraError` naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name and module.split(".")[0] == error.name.split(".")[0]:
+            raise _missing(module.split(".")[0], extra) from error
+        raise
+
+
+def import_isolated(package: str, submodule: str, *, extra: str) -> types.ModuleType:
+    """Import ``package.submodule`` from the installed package without running ``package/__init__``.
+
+    The submodule is loaded under the alias ``_hear_wrappers_isolated_<package>.<submodule>``; its
+    relative imports resolve inside the same alias, so its siblings load the same way.
+
+    Args:
+        package: top-level package name, e.g. ``"encodec"``.
+        submodule: dotted path inside it, e.g. ``"modules"``.
+        extra: the hear-wrappers extra that installs the package, for the error message.
+
+    Raises:
+        MissingExtraError: the package is not installed.
+    """
+    spec = importlib.util.find_spec(package)  # finds the folder; executes nothing
+    if spec is None or not spec.submodule_search_locations:
+        raise _missing(package, extra)
+    alias = f"_hear_wrappers_isolated_{package}"
+    if alias not in sys.modules:
+        shell = types.ModuleType(alias, f"{package}'s files, loaded without its __init__")
+        shell.__path__ = list(spec.submodule_search_locations)
+        sys.modules[alias] = shell
+    return importlib.import_module(f"{alias}.{submodule}")

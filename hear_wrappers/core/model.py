@@ -1,0 +1,141 @@
+"""The shared HEAR model: one frame encoder, plus everything HEAR asks for beyond it.
+
+A model module builds a `FrameEncoder` (audio ``[B, N]`` at the HEAR rate -> frames ``[B, T, D]``,
+with their `FrameTiming`) and wraps it in `HearModel`, which owns input checks, timestamps, pooling
+and device handling. The three HEAR functions are the same for every model and live here; each model
+module re-exports `get_timestamp_embeddings` and `get_scene_embeddings`.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from hear_wrappers.core.checks import check_audio
+from hear_wrappers.core.framing import FrameTiming
+from hear_wrappers.core.pooling import Pooling, get_pooling
+
+__all__ = ["FrameEncoder", "HearModel", "get_scene_embeddings", "get_timestamp_embeddings"]
+
+HEAR_SAMPLE_RATES = (16000, 22050, 32000, 44100, 48000)
+
+
+class FrameEncoder(nn.Module, abc.ABC):
+    """Maps mono audio ``[B, N]`` at ``timing.sample_rate`` to frames ``[B, T, embedding_size]``.
+
+    Subclasses set `timing`, `embedding_size` and `min_samples` and implement `num_frames` and
+    `forward`. ``forward`` receives audio that already passed `check_audio` and runs under
+    ``torch.no_grad``; it should keep memory bounded for long clips (see `encode_in_chunks`).
+    """
+
+    timing: FrameTiming
+    embedding_size: int
+    min_samples: int
+
+    @abc.abstractmethod
+    def num_frames(self, n_samples: int) -> int:
+        """Number of frames ``forward`` returns for a clip of ``n_samples`` input samples."""
+
+    @abc.abstractmethod
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """Frames ``[B, T, embedding_size]`` for audio ``[B, N]``."""
+
+
+class HearModel(nn.Module):
+    """A HEAR-compatible model around a `FrameEncoder`.
+
+    Attributes:
+        sample_rate: rate of the audio the HEAR functions take, in Hz (one of HEAR's rates).
+        timestamp_embedding_size: size of each frame embedding.
+        scene_embedding_size: size of the clip embedding, set by the pooling strategy.
+        pooling: the strategy that turns frames into a clip embedding.
+    """
+
+    def __init__(self, encoder: FrameEncoder, *, pooling: str | Pooling = "mean") -> None:
+        super().__init__()
+        if encoder.timing.sample_rate not in HEAR_SAMPLE_RATES:
+            raise ValueError(
+                f"HEAR models must take audio at one of {HEAR_SAMPLE_RATES} Hz, the encoder takes "
+                f"{encoder.timing.sample_rate} Hz: resample inside the encoder."
+            )
+        self.encoder = encoder
+        self.pooling = get_pooling(pooling)
+        self.sample_rate: int = encoder.timing.sample_rate
+        self.timestamp_embedding_size: int = encoder.embedding_size
+        self.scene_embedding_size: int = self.pooling.output_size(encoder.embedding_size)
+        self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights live (CPU for a model without tensors)."""
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def frames(self, audio: torch.Tensor) -> torch.Tensor:
+        """Checked frame embeddings ``[n_sounds, n_frames, timestamp_embedding_size]``, float32."""
+        check_audio(audio, sample_rate=self.sample_rate, min_samples=self.encoder.min_samples)
+        with torch.no_grad():
+            frames = self.encoder(audio.to(self.device))
+        return frames.float()
+
+    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame embeddings and their centres in ms; see `get_timestamp_embeddings`."""
+        frames = self.frames(audio)
+        timestamps = self.encoder.timing.timestamps_ms(
+            frames.shape[0], frames.shape[1], device=frames.device
+        )
+        return frames, timestamps
+
+    def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings ``[n_sounds, scene_embedding_size]``; see `get_scene_embeddings`."""
+        return self.pooling(self.frames(audio))
+
+    def extra_repr(self) -> str:
+        timing = self.encoder.timing
+        return (
+            f"sample_rate={self.sample_rate}, frame_hop_ms={timing.hop_ms:.3f}, "
+            f"timestamp_embedding_size={self.timestamp_embedding_size}, "
+            f"scene_embedding_size={self.scene_embedding_size}, pooling={self.pooling.name!r}"
+        )
+
+
+def _hear_model(model: object) -> HearModel:
+    if not isinstance(model, HearModel):
+        raise TypeError(
+            f"model must come from this module's load_model(), got {type(model).__name__}."
+        )
+    return model
+
+
+def get_timestamp_embeddings(
+    audio: torch.Tensor, model: HearModel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """HEAR: frame-level embeddings of each clip.
+
+    Args:
+        audio: ``[n_sounds, n_samples]`` float32 mono audio at ``model.sample_rate``.
+        model: from the module's ``load_model``.
+
+    Returns:
+        ``(embeddings, timestamps)``: embeddings ``[n_sounds, n_frames, model.timestamp_embedding_size]``
+        float32, and the centre of each frame in milliseconds ``[n_sounds, n_frames]`` float32,
+        evenly spaced, both on the model's device.
+    """
+    return _hear_model(model).timestamp_embeddings(audio)
+
+
+def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
+    """HEAR: one embedding per clip.
+
+    Args:
+        audio: ``[n_sounds, n_samples]`` float32 mono audio at ``model.sample_rate``.
+        model: from the module's ``load_model``.
+
+    Returns:
+        ``[n_sounds, model.scene_embedding_size]`` float32: the frames pooled with
+        ``model.pooling``.
+    """
+    return _hear_model(model).scene_embeddings(audio)

@@ -1,0 +1,48 @@
+"""Shared fixtures: checkpoints made from the real architectures with random weights, saved in the
+exact format of the official files, and paths to the real model files in ../shared when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def encodec_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{variant: path}`` of random-weight EnCodec files laid out like ``encodec_<variant>-*.th``:
+    a plain state dict of encoder, decoder and quantizer, weight-norm keys for 24 kHz."""
+    pytest.importorskip("encodec", reason="needs the 'encodec' extra")
+    from hear_wrappers.encodec import VARIANTS, build_encodec_modules
+
+    folder = tmp_path_factory.mktemp("encodec")
+    paths = {}
+    for seed, variant in enumerate(VARIANTS):
+        torch.manual_seed(seed)
+        modules = build_encodec_modules(variant, with_decoder=True)
+        path = folder / VARIANTS[variant].checkpoint.filename
+        torch.save(modules.state_dict(), path)
+        paths[variant] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def encodec_24khz(encodec_checkpoints):
+    from hear_wrappers import encodec
+
+    return encodec.load_model(str(encodec_checkpoints["24khz"]))
+
+
+@pytest.fixture(scope="session")
+def encodec_48khz(encodec_checkpoints):
+    from hear_wrappers import encodec
+
+    return encodec.load_model(str(encodec_checkpoints["48khz"]), variant="48khz")
+
