@@ -155,14 +155,10 @@ def build_encodec_modules(variant: str, *, with_decoder: bool = False) -> nn.Mod
     quantization = import_isolated("encodec", "quantization", extra="encodec")
     parts: dict[str, nn.Module] = {
         "encoder": seanet.SEANetEncoder(channels=spec.channels, norm=spec.norm, causal=spec.causal),
-        "quantizer": quantization.ResidualVectorQuantizer(
-            dimension=128, n_q=spec.n_codebooks, bins=1024
-        ),
+        "quantizer": quantization.ResidualVectorQuantizer(dimension=128, n_q=spec.n_codebooks, bins=1024),
     }
     if with_decoder:
-        parts["decoder"] = seanet.SEANetDecoder(
-            channels=spec.channels, norm=spec.norm, causal=spec.causal
-        )
+        parts["decoder"] = seanet.SEANetDecoder(channels=spec.channels, norm=spec.norm, causal=spec.causal)
     return nn.ModuleDict(parts)
 
 
@@ -170,9 +166,7 @@ def _variant(variant: str) -> EncodecVariant:
     try:
         return VARIANTS[variant]
     except KeyError:
-        raise ValueError(
-            f"unknown EnCodec variant {variant!r}: choose one of {sorted(VARIANTS)}."
-        ) from None
+        raise ValueError(f"unknown EnCodec variant {variant!r}: choose one of {sorted(VARIANTS)}.") from None
 
 
 class EncodecEncoder(FrameEncoder):
@@ -278,10 +272,7 @@ class EncodecEncoder(FrameEncoder):
         if n_full:
             segments = audio[:, : n_full * segment].reshape(n_sounds * n_full, segment)
             latent = torch.cat(
-                [
-                    self._encode_segment_batch(batch)
-                    for batch in segments.split(per_forward * n_sounds)
-                ]
+                [self._encode_segment_batch(batch) for batch in segments.split(per_forward * n_sounds)]
             )
             # [n_sounds * n_full, D, t] -> [n_sounds, D, n_full * t]
             latent = latent.reshape(n_sounds, n_full, *latent.shape[1:])
@@ -326,9 +317,7 @@ def load_model(
         a `HearModel` with ``sample_rate == 48000``, ``timestamp_embedding_size == 128`` and
         ``scene_embedding_size`` set by ``pooling``.
     """
-    encoder = EncodecEncoder(
-        variant, embedding=embedding, bandwidth=bandwidth, chunk_seconds=chunk_seconds
-    )
+    encoder = EncodecEncoder(variant, embedding=embedding, bandwidth=bandwidth, chunk_seconds=chunk_seconds)
     spec = encoder.variant
     path = resolve_checkpoint(spec.checkpoint, model_file_path, progress=progress)
     state = load_state_dict(path, what=f"EnCodec {variant}")

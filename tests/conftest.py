@@ -45,4 +45,3 @@ def encodec_48khz(encodec_checkpoints):
     from hear_wrappers import encodec
 
     return encodec.load_model(str(encodec_checkpoints["48khz"]), variant="48khz")
-

@@ -31,9 +31,9 @@ def test_fractional_hop_is_exact_over_ten_minutes():
 def test_no_cumulative_drift_for_a_hop_that_float32_cannot_hold():
     # 640 samples at 48 kHz = 13.333... ms, 45000 frames in 600 s.
     n_frames = 45000
-    stamps = frame_timestamps_ms(
-        1, n_frames, hop_samples=640, first_centre_samples=320, sample_rate=48000
-    )[0].double()
+    stamps = frame_timestamps_ms(1, n_frames, hop_samples=640, first_centre_samples=320, sample_rate=48000)[
+        0
+    ].double()
     exact = (320 + 640 * torch.arange(n_frames, dtype=torch.float64)) / 48.0
     ours = (stamps - exact).abs().max().item()
     # Adding the hop up in float32 (a running timestamp) drifts by minutes' worth of frames.

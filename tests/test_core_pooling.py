@@ -11,9 +11,7 @@ def frames():
     return torch.randn(3, 7, 5, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize(
-    ("name", "size"), [("mean", 5), ("max", 5), ("mean+max", 10), ("mean+std", 10)]
-)
+@pytest.mark.parametrize(("name", "size"), [("mean", 5), ("max", 5), ("mean+max", 10), ("mean+std", 10)])
 def test_builtin_output_sizes(frames, name, size):
     pooling = get_pooling(name)
     assert pooling.output_size(5) == size

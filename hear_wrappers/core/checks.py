@@ -32,8 +32,7 @@ def check_audio(audio: object, *, sample_rate: int, min_samples: int = 1) -> tor
     if not isinstance(audio, torch.Tensor):
         hint = " (use torch.from_numpy(audio).float())" if type(audio).__module__ == "numpy" else ""
         raise TypeError(
-            f"audio must be a torch.Tensor of shape [n_sounds, n_samples], got "
-            f"{type(audio).__name__}{hint}."
+            f"audio must be a torch.Tensor of shape [n_sounds, n_samples], got {type(audio).__name__}{hint}."
         )
     if audio.dim() != 2:
         if audio.dim() == 1:

@@ -84,9 +84,7 @@ class HearModel(nn.Module):
     def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame embeddings and their centres in ms; see `get_timestamp_embeddings`."""
         frames = self.frames(audio)
-        timestamps = self.encoder.timing.timestamps_ms(
-            frames.shape[0], frames.shape[1], device=frames.device
-        )
+        timestamps = self.encoder.timing.timestamps_ms(frames.shape[0], frames.shape[1], device=frames.device)
         return frames, timestamps
 
     def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
@@ -104,15 +102,11 @@ class HearModel(nn.Module):
 
 def _hear_model(model: object) -> HearModel:
     if not isinstance(model, HearModel):
-        raise TypeError(
-            f"model must come from this module's load_model(), got {type(model).__name__}."
-        )
+        raise TypeError(f"model must come from this module's load_model(), got {type(model).__name__}.")
     return model
 
 
-def get_timestamp_embeddings(
-    audio: torch.Tensor, model: HearModel
-) -> tuple[torch.Tensor, torch.Tensor]:
+def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
     """HEAR: frame-level embeddings of each clip.
 
     Args:

@@ -87,8 +87,7 @@ def register_pooling(
     def decorator(fn: PoolingFn) -> PoolingFn:
         if name in _REGISTRY and not overwrite:
             raise ValueError(
-                f"a pooling named {name!r} is already registered: choose another name or pass "
-                f"overwrite=True."
+                f"a pooling named {name!r} is already registered: choose another name or pass overwrite=True."
             )
         _REGISTRY[name] = Pooling(name=name, fn=fn, output_size=output_size)
         return fn
