@@ -64,7 +64,7 @@ from hear_wrappers.core.model import (
     get_scene_embeddings,
     get_timestamp_embeddings,
 )
-from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.pooling import Pooling, get_pooling
 
 __all__ = [
     "VARIANTS",
@@ -317,6 +317,7 @@ def load_model(
         a `HearModel` with ``sample_rate == 48000``, ``timestamp_embedding_size == 128`` and
         ``scene_embedding_size`` set by ``pooling``.
     """
+    pooling = get_pooling(pooling)  # refuse a bad name before any download
     encoder = EncodecEncoder(variant, embedding=embedding, bandwidth=bandwidth, chunk_seconds=chunk_seconds)
     spec = encoder.variant
     path = resolve_checkpoint(spec.checkpoint, model_file_path, progress=progress)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import installed
 
 SHARED_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 
@@ -19,7 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def encodec_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{variant: path}`` of random-weight EnCodec files laid out like ``encodec_<variant>-*.th``:
     a plain state dict of encoder, decoder and quantizer, weight-norm keys for 24 kHz."""
-    pytest.importorskip("encodec", reason="needs the 'encodec' extra")
+    if not installed("encodec", "julius", "einops"):
+        pytest.skip("needs the 'encodec' extra: pip install 'hear-wrappers[encodec]'")
     from hear_wrappers.encodec import VARIANTS, build_encodec_modules
 
     folder = tmp_path_factory.mktemp("encodec")
@@ -27,6 +29,12 @@ def encodec_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     for seed, variant in enumerate(VARIANTS):
         torch.manual_seed(seed)
         modules = build_encodec_modules(variant, with_decoder=True)
+        # Codebooks start as zeros until k-means runs in training; trained files hold real vectors.
+        for name, buffer in modules.named_buffers():
+            if name.endswith("_codebook.embed"):
+                buffer.normal_()
+            elif name.endswith("_codebook.inited"):
+                buffer.fill_(1.0)
         path = folder / VARIANTS[variant].checkpoint.filename
         torch.save(modules.state_dict(), path)
         paths[variant] = path

@@ -42,6 +42,17 @@ def test_no_cumulative_drift_for_a_hop_that_float32_cannot_hold():
     assert np.abs(running - exact.numpy()).max() > 1000 * ours
 
 
+@pytest.mark.parametrize(
+    ("n_samples", "expected"), [(640, 1), (959, 1), (960, 2), (1280, 2), (51360, 80), (10, 1)]
+)
+def test_frames_within_keeps_centres_inside_the_clip(n_samples, expected):
+    timing = FrameTiming(48000, hop_samples=640, first_centre_samples=320)
+    assert timing.frames_within(n_samples) == expected
+    if n_samples >= 320:
+        last_centre = timing.timestamps_ms(1, expected)[0, -1]
+        assert last_centre <= 1000 * n_samples / 48000
+
+
 def test_rejects_nonsense_timing():
     with pytest.raises(ValueError):
         FrameTiming(16000, hop_samples=0, first_centre_samples=0)

@@ -9,6 +9,7 @@ drift however long the clip.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,15 @@ class FrameTiming:
     def frame_rate(self) -> float:
         """Frames per second."""
         return self.sample_rate / self.hop_samples
+
+    def frames_within(self, n_samples: int) -> int:
+        """How many frames have their centre inside a clip of ``n_samples`` (at least one).
+
+        Encoders pad the end of a clip to complete their last frame; a frame whose centre lies past
+        the end describes mostly padding, and HEAR's validator refuses timestamps beyond the clip,
+        so such frames are dropped.
+        """
+        return max(1, math.floor((n_samples - self.first_centre_samples) / self.hop_samples) + 1)
 
     def timestamps_ms(
         self, n_sounds: int, n_frames: int, device: torch.device | str | None = None

@@ -75,11 +75,14 @@ class HearModel(nn.Module):
         return torch.device("cpu")
 
     def frames(self, audio: torch.Tensor) -> torch.Tensor:
-        """Checked frame embeddings ``[n_sounds, n_frames, timestamp_embedding_size]``, float32."""
+        """Checked frame embeddings ``[n_sounds, n_frames, timestamp_embedding_size]``, float32.
+
+        Only frames whose centre lies within the clip are kept (see `FrameTiming.frames_within`).
+        """
         check_audio(audio, sample_rate=self.sample_rate, min_samples=self.encoder.min_samples)
         with torch.no_grad():
             frames = self.encoder(audio.to(self.device))
-        return frames.float()
+        return frames[:, : self.encoder.timing.frames_within(audio.shape[1])].float()
 
     def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame embeddings and their centres in ms; see `get_timestamp_embeddings`."""
