@@ -42,6 +42,7 @@ as published in their names), released by Meta AI under CC BY-NC 4.0 (non-commer
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -153,12 +154,17 @@ def build_encodec_modules(variant: str, *, with_decoder: bool = False) -> nn.Mod
     spec = _variant(variant)
     seanet = import_isolated("encodec", "modules", extra="encodec")
     quantization = import_isolated("encodec", "quantization", extra="encodec")
-    parts: dict[str, nn.Module] = {
-        "encoder": seanet.SEANetEncoder(channels=spec.channels, norm=spec.norm, causal=spec.causal),
-        "quantizer": quantization.ResidualVectorQuantizer(dimension=128, n_q=spec.n_codebooks, bins=1024),
-    }
-    if with_decoder:
-        parts["decoder"] = seanet.SEANetDecoder(channels=spec.channels, norm=spec.norm, causal=spec.causal)
+    with warnings.catch_warnings():
+        # EnCodec's layers use torch.nn.utils.weight_norm, whose key names the official files carry.
+        warnings.filterwarnings("ignore", message=".*weight_norm` is deprecated", category=FutureWarning)
+        parts: dict[str, nn.Module] = {
+            "encoder": seanet.SEANetEncoder(channels=spec.channels, norm=spec.norm, causal=spec.causal),
+            "quantizer": quantization.ResidualVectorQuantizer(dimension=128, n_q=spec.n_codebooks, bins=1024),
+        }
+        if with_decoder:
+            parts["decoder"] = seanet.SEANetDecoder(
+                channels=spec.channels, norm=spec.norm, causal=spec.causal
+            )
     return nn.ModuleDict(parts)
 
 
