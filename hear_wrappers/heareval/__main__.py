@@ -20,7 +20,7 @@ COMMANDS = {
 USAGE = """usage: python -m hear_wrappers.heareval COMMAND [ARGS...]
 
 commands:
-  install       pip install the official heareval and hearvalidator, without their stale pins
+  install [-q]  pip install the official heareval and hearvalidator, without their stale pins
   validate      python -m hearvalidator.validate ARGS        (TensorFlow optional)
   embeddings    python -m heareval.embeddings.runner ARGS    (TensorFlow optional)
   predictions   python -m heareval.predictions.runner ARGS   (with the torch/Lightning fixes)
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         return 0
     command, args = argv[0], argv[1:]
     if command == "install":
-        install_tools()
+        install_tools(quiet="-q" in args)
         return 0
     if command not in COMMANDS:
         print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

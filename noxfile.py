@@ -1,0 +1,51 @@
+"""Developer sessions: ``nox -s lint tests`` (what CI runs), ``nox -s bench``, ``nox -s demo``.
+
+Torch is installed first and on its own (``HEAR_WRAPPERS_TORCH``, default ``torch==2.13.0``): a bare
+``torch`` requirement resolved by pip can pull a build with gigabytes of CUDA packages you may not want.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+
+TORCH = os.environ.get("HEAR_WRAPPERS_TORCH", "torch==2.13.0")
+
+
+def install(session: nox.Session, extras: str) -> None:
+    session.install(TORCH)
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, lint and format check."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, with the official HEAR tools installed."""
+    install(session, "encodec,eval,dev")
+    session.run("python", "-m", "hear_wrappers.heareval", "install", "-q")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput, peak memory and overhead against the bare model forward; writes benchmarks/results/."""
+    install(session, "encodec")
+    session.run("python", "benchmarks/bench_encodec.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: embed a generated clip and show what came out."""
+    install(session, "encodec")
+    session.run("python", "-m", "hear_wrappers.demo", *session.posargs)
