@@ -27,11 +27,12 @@ keeps the average timbre and loses every change over time, while the standard de
 keeps how much each latent feature moves (onsets, rhythm, vibrato). It doubles the size to 256, small
 for HEAR's downstream MLP. Any registered strategy can be chosen with ``pooling=``.
 
-Long clips: the 24 kHz encoder is a convolutional front end (finite receptive field, about 0.1 s)
-followed by an LSTM over the whole clip. We run the front end in chunks of ``chunk_seconds`` with
-0.21 s of real context on each side and the LSTM once over all frames, so the result equals the
-one-pass encoder within float tolerance while the large activations stay bounded. The 48 kHz model's
-1 s segments are encoded a few at a time.
+Long clips: the 24 kHz encoder is a convolutional front end (finite receptive field) followed by an
+LSTM and a last causal convolution. We run the front end on chunks of ``chunk_seconds`` with 4 frames
+(53 ms) of real audio as context on each side, and stream the chunks' frames through the LSTM and the
+last convolution, carrying the LSTM state and the convolution's left context. The result equals the
+one-pass encoder within float tolerance, and memory stays that of one chunk whatever the clip's length.
+The 48 kHz model's 1 s segments are independent and are encoded ``chunk_seconds`` at a time.
 
 Weights: the official files from ``https://dl.fbaipublicfiles.com/encodec/v0/`` (checksum prefixes
 as published in their names), released by Meta AI under CC BY-NC 4.0 (non-commercial use); the
@@ -56,7 +57,7 @@ from hear_wrappers.core.checkpoints import (
     resolve_checkpoint,
     strip_prefix,
 )
-from hear_wrappers.core.chunking import encode_in_chunks
+from hear_wrappers.core.chunking import iter_chunks
 from hear_wrappers.core.framing import FrameTiming
 from hear_wrappers.core.imports import import_isolated, require
 from hear_wrappers.core.model import (
@@ -187,9 +188,10 @@ class EncodecEncoder(FrameEncoder):
             (48 kHz); bounds memory.
     """
 
-    #: Frames of context fed on each side of a chunk (16 x 13.3 ms = 0.21 s > the ~0.1 s receptive
-    #: field of the 24 kHz convolutional front end).
-    context_frames = 16
+    #: Frames of context fed on each side of a chunk of the 24 kHz front end. Two frames (27 ms) already
+    #: give results identical to the one-pass encoder (its strided convolutions see little past one
+    #: hop); four leave a margin. The chunk test in tests/test_encodec.py checks it.
+    context_frames = 4
 
     def __init__(
         self,
@@ -197,7 +199,7 @@ class EncodecEncoder(FrameEncoder):
         *,
         embedding: Embedding = "latent",
         bandwidth: float = 6.0,
-        chunk_seconds: float = 20.0,
+        chunk_seconds: float = 5.0,
     ) -> None:
         super().__init__()
         self.variant = _variant(variant)
@@ -221,6 +223,16 @@ class EncodecEncoder(FrameEncoder):
         self.timing = FrameTiming(HEAR_SAMPLE_RATE, hop_samples=hop, first_centre_samples=hop / 2)
         self.embedding_size = 128
         self.min_samples = hop
+        self._lstm_index = self._check_streamable() if self.variant.causal else -1
+
+    def _check_streamable(self) -> int:
+        """Index of the LSTM in EnCodec's causal encoder, after checking what follows it."""
+        names = [type(layer).__name__ for layer in self.encoder.model]
+        index = names.index("SLSTM")
+        last = self.encoder.model[-1].conv.conv
+        if names[index:] != ["SLSTM", "ELU", "SConv1d"] or last.stride[0] != 1:
+            raise RuntimeError(f"unexpected EnCodec encoder layout {names}: the encodec package changed.")
+        return index
 
     def num_frames(self, n_samples: int) -> int:
         return math.ceil((n_samples // self.resample_factor) / self.variant.hop)
@@ -235,19 +247,15 @@ class EncodecEncoder(FrameEncoder):
             latent = self.quantizer.decode(codes)
         return latent.transpose(1, 2)
 
-    # 24 kHz: convolutional front end in exact chunks, then the LSTM tail over the whole clip.
+    # 24 kHz: the convolutional front end runs on overlapping chunks of audio (exact: its receptive
+    # field is finite); the LSTM, ELU and last causal convolution then stream over the chunks' frames,
+    # carrying the LSTM state and the convolution's left context, so no stage holds the whole clip.
     def _front_end(self, audio: torch.Tensor) -> torch.Tensor:
-        native = self._to_native(audio)
-        return self._recurrent_split()[0](native.unsqueeze(1))
-
-    def _recurrent_split(self) -> tuple[nn.Sequential, nn.Sequential]:
-        layers = list(self.encoder.model)
-        first_lstm = next(i for i, layer in enumerate(layers) if type(layer).__name__ == "SLSTM")
-        return nn.Sequential(*layers[:first_lstm]), nn.Sequential(*layers[first_lstm:])
+        return self.encoder.model[: self._lstm_index](self._to_native(audio).unsqueeze(1))
 
     def _encode_whole(self, audio: torch.Tensor) -> torch.Tensor:
         hop = int(self.timing.hop_samples)
-        hidden = encode_in_chunks(
+        hidden_chunks = iter_chunks(
             self._front_end,
             audio,
             hop_samples=hop,
@@ -255,7 +263,21 @@ class EncodecEncoder(FrameEncoder):
             chunk_frames=max(1, round(self.chunk_seconds * HEAR_SAMPLE_RATE / hop)),
             context_frames=self.context_frames,
         )
-        return self._recurrent_split()[1](hidden)
+        lstm, activation, last_conv = self.encoder.model[self._lstm_index :]
+        conv = last_conv.conv.conv
+        conv_context = (conv.kernel_size[0] - 1) * conv.dilation[0]
+        state = None
+        left = audio.new_zeros(audio.shape[0], conv.in_channels, 0)
+        pieces = []
+        for hidden in hidden_chunks:
+            steps = hidden.permute(2, 0, 1)  # [T, B, C], as EnCodec's SLSTM feeds its LSTM
+            out, state = lstm.lstm(steps, state)
+            if lstm.skip:
+                out = out + steps
+            with_left = torch.cat([left, activation(out.permute(1, 2, 0))], dim=-1)
+            pieces.append(last_conv(with_left)[..., left.shape[-1] :])
+            left = with_left[..., -conv_context:]
+        return torch.cat(pieces, dim=-1)
 
     def _to_native(self, audio: torch.Tensor) -> torch.Tensor:
         if self.resample_factor == 1:
@@ -302,7 +324,7 @@ def load_model(
     pooling: str | Pooling = "mean+std",
     embedding: Embedding = "latent",
     bandwidth: float = 6.0,
-    chunk_seconds: float = 20.0,
+    chunk_seconds: float = 5.0,
     progress: bool = True,
 ) -> HearModel:
     """Load EnCodec for HEAR.

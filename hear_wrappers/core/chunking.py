@@ -9,11 +9,43 @@ that uses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
-__all__ = ["encode_in_chunks"]
+__all__ = ["encode_in_chunks", "iter_chunks"]
+
+
+def iter_chunks(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    audio: torch.Tensor,
+    *,
+    hop_samples: int,
+    n_frames: int,
+    chunk_frames: int,
+    context_frames: int,
+) -> Iterator[torch.Tensor]:
+    """Run ``encode`` over overlapping chunks of ``audio``, yielding each chunk's own frames in order.
+
+    Concatenated along the last dimension, the pieces are ``encode(audio)``'s frames (see
+    `encode_in_chunks` for the arguments). A clip that fits in one chunk is encoded in one pass.
+    Yielding lets a caller stream the frames through a stateful stage (an RNN, say) without holding
+    the whole clip's intermediate activations.
+    """
+    if chunk_frames <= 0 or context_frames < 0 or hop_samples <= 0:
+        raise ValueError("chunk_frames and hop_samples must be positive, context_frames >= 0.")
+    n_samples = audio.shape[-1]
+    if n_frames <= chunk_frames + 2 * context_frames:
+        yield encode(audio)
+        return
+    for start in range(0, n_frames, chunk_frames):
+        stop = min(start + chunk_frames, n_frames)
+        first_fed = max(0, start - context_frames)
+        begin = first_fed * hop_samples
+        end = min(n_samples, (stop + context_frames) * hop_samples)
+        frames = encode(audio[:, begin:end])
+        offset = start - first_fed
+        yield frames[..., offset : offset + stop - start]
 
 
 def encode_in_chunks(
@@ -42,18 +74,12 @@ def encode_in_chunks(
     Returns:
         frames ``[B, ..., n_frames]`` as ``encode(audio)`` would give them.
     """
-    if chunk_frames <= 0 or context_frames < 0 or hop_samples <= 0:
-        raise ValueError("chunk_frames and hop_samples must be positive, context_frames >= 0.")
-    n_samples = audio.shape[-1]
-    if n_frames <= chunk_frames + 2 * context_frames:
-        return encode(audio)
-    pieces = []
-    for start in range(0, n_frames, chunk_frames):
-        stop = min(start + chunk_frames, n_frames)
-        first_fed = max(0, start - context_frames)
-        begin = first_fed * hop_samples
-        end = min(n_samples, (stop + context_frames) * hop_samples)
-        frames = encode(audio[:, begin:end])
-        offset = start - first_fed
-        pieces.append(frames[..., offset : offset + stop - start])
-    return torch.cat(pieces, dim=-1)
+    pieces = iter_chunks(
+        encode,
+        audio,
+        hop_samples=hop_samples,
+        n_frames=n_frames,
+        chunk_frames=chunk_frames,
+        context_frames=context_frames,
+    )
+    return torch.cat(list(pieces), dim=-1)
