@@ -288,7 +288,8 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         "",
         "Input: Gaussian noise x 0.1 at 48 kHz. `bare` = EnCodec's encoder alone (24khz: julius resample + "
         "one SEANet pass; 48khz: EnCodec's 1 s segment loop with RMS scaling); `timestamp` / `scene` = "
-        "the wrapper's `get_timestamp_embeddings` / `get_scene_embeddings` (chunk_seconds=20, mean+std).",
+        "the wrapper's `get_timestamp_embeddings` / `get_scene_embeddings` "
+        "(load_model defaults: chunk_seconds=5, mean+std).",
         "",
         "Columns:",
         "",
