@@ -219,6 +219,7 @@ class EncodecEncoder(FrameEncoder):
         self.encoder = parts["encoder"]
         self.quantizer = parts["quantizer"] if embedding == "quantized" else None
         self.resample_factor = HEAR_SAMPLE_RATE // self.variant.native_rate  # 2 or 1
+        self._julius = require("julius", extra="encodec") if self.resample_factor > 1 else None
         hop = self.variant.hop * self.resample_factor
         self.timing = FrameTiming(HEAR_SAMPLE_RATE, hop_samples=hop, first_centre_samples=hop / 2)
         self.embedding_size = 128
@@ -280,10 +281,9 @@ class EncodecEncoder(FrameEncoder):
         return torch.cat(pieces, dim=-1)
 
     def _to_native(self, audio: torch.Tensor) -> torch.Tensor:
-        if self.resample_factor == 1:
+        if self._julius is None:
             return audio
-        julius = require("julius", extra="encodec")
-        return julius.resample_frac(audio, HEAR_SAMPLE_RATE, self.variant.native_rate)
+        return self._julius.resample_frac(audio, HEAR_SAMPLE_RATE, self.variant.native_rate)
 
     # 48 kHz: independent 1 s segments, each scaled to unit RMS, as EnCodec does.
     def _encode_segment_batch(self, segments: torch.Tensor) -> torch.Tensor:
@@ -295,13 +295,11 @@ class EncodecEncoder(FrameEncoder):
         n_sounds, n_samples = audio.shape
         segment = round(self.variant.segment_seconds * self.variant.native_rate)
         n_full = n_samples // segment
-        per_forward = max(1, int(self.chunk_seconds / self.variant.segment_seconds) // n_sounds)
+        per_forward = max(1, round(self.chunk_seconds / self.variant.segment_seconds))  # segments
         pieces = []
         if n_full:
             segments = audio[:, : n_full * segment].reshape(n_sounds * n_full, segment)
-            latent = torch.cat(
-                [self._encode_segment_batch(batch) for batch in segments.split(per_forward * n_sounds)]
-            )
+            latent = torch.cat([self._encode_segment_batch(batch) for batch in segments.split(per_forward)])
             # [n_sounds * n_full, D, t] -> [n_sounds, D, n_full * t]
             latent = latent.reshape(n_sounds, n_full, *latent.shape[1:])
             pieces.append(latent.permute(0, 2, 1, 3).flatten(2))
