@@ -48,8 +48,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,15 +57,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from hear_wrappers.core.checkpoints import (
-    CheckpointError,
-    CheckpointUnavailableError,
     load_matching_weights,
     load_state_dict,
-    sha256_of,
 )
 from hear_wrappers.core.chunking import encode_in_chunks
 from hear_wrappers.core.framing import FrameTiming
-from hear_wrappers.core.imports import import_isolated, require
+from hear_wrappers.core.hub import HubFile, resolve_hub_file
+from hear_wrappers.core.imports import import_isolated
 from hear_wrappers.core.model import (
     FrameEncoder,
     HearModel,
@@ -90,29 +86,6 @@ __all__ = [
 
 HEAR_SAMPLE_RATE = 48000
 _EXTRA = "archisound"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class HubFile:
-    """A weights file in a Hugging Face hub repository, pinned to one commit.
-
-    Attributes:
-        repo_id: ``owner/name`` on the hub.
-        revision: the full commit hash the file is taken from (a commit's files never change).
-        filename: path of the file in the repository.
-        license: licence of the weights, as far as published sources say.
-    """
-
-    repo_id: str
-    revision: str
-    filename: str
-    license: str
-
-    @property
-    def url(self) -> str:
-        """Direct download address of the file at the pinned commit."""
-        return f"https://huggingface.co/{self.repo_id}/resolve/{self.revision}/{self.filename}"
 
 
 @dataclass(frozen=True)
@@ -365,12 +338,8 @@ def resolve_weights(
     variant: str, model_file_path: str | os.PathLike[str] = "", *, progress: bool = True
 ) -> Path:
     """Local path of the variant's weights: ``model_file_path`` (a file, or a snapshot folder holding
-    ``pytorch_model.bin``) if given, else the official file from the hub's cache, downloaded on first use.
-
-    The official file is fetched with ``huggingface_hub.hf_hub_download`` at the pinned commit, into the
-    hub's cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``) or, when
-    ``$HEAR_WRAPPERS_CACHE`` is set, into ``$HEAR_WRAPPERS_CACHE/huggingface``. Where the cache keeps it
-    under its sha256 (the hub's LFS object id), the file is checked against it.
+    ``pytorch_model.bin``) if given, else the official file from the hub's cache, downloaded on first
+    use at the pinned commit (see `hear_wrappers.core.hub.resolve_hub_file`).
 
     Raises:
         CheckpointUnavailableError: no such file or folder, or not cached and not downloadable.
@@ -378,65 +347,7 @@ def resolve_weights(
         MissingExtraError: ``huggingface_hub`` is not installed (only needed for the download).
     """
     spec = _variant(variant)
-    hub = spec.hub
-    if model_file_path:
-        path = Path(model_file_path).expanduser()
-        if path.is_dir():
-            if (path / hub.filename).is_file():
-                return path / hub.filename
-            raise CheckpointUnavailableError(
-                f"folder {str(path)!r} has no {hub.filename}: pass a snapshot folder of {hub.repo_id} "
-                f"(as huggingface_hub downloads it) or the weights file itself ({hub.url})."
-            )
-        if not path.is_file():
-            raise CheckpointUnavailableError(
-                f"model_file_path {str(path)!r} is not a file or folder. Pass the {spec.name} weights "
-                f"({hub.url}), or an empty string to use the official weights from the cache."
-            )
-        return path
-
-    hf = require("huggingface_hub", extra=_EXTRA)
-    bars = require("huggingface_hub.utils", extra=_EXTRA)
-    override = os.environ.get("HEAR_WRAPPERS_CACHE")
-    cache = Path(override).expanduser() / "huggingface" if override else None
-    quiet = not progress and not bars.are_progress_bars_disabled()
-    if quiet:
-        bars.disable_progress_bars()
-    try:
-        local = Path(hf.hf_hub_download(hub.repo_id, hub.filename, revision=hub.revision, cache_dir=cache))
-    except (OSError, ValueError) as error:
-        raise CheckpointUnavailableError(
-            f"{spec.name} weights are not cached and could not be downloaded from the Hugging Face hub "
-            f"({type(error).__name__}: {error}). On a machine without internet access, download "
-            f"{hub.url} elsewhere and pass its path as load_model(model_file_path=...), or copy a "
-            f"snapshot of {hub.repo_id} at commit {hub.revision} into the hub cache."
-        ) from error
-    finally:
-        if quiet:
-            bars.enable_progress_bars()
-    blob = local.resolve()
-    if _SHA256.fullmatch(blob.name):  # the cache names LFS files by their sha256
-        digest = sha256_of(blob)
-        if digest != blob.name:
-            raise CheckpointError(
-                f"cached file {blob} has sha256 {digest}, but the hub published {blob.name}: the file is "
-                f"corrupt. Delete it to download it again from {hub.url}."
-            )
-    return local
-
-
-def _read_weights(path: Path, *, what: str) -> dict[str, torch.Tensor]:
-    """The file's tensors, memory-mapped where the format allows (only the tensors used are read)."""
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError):
-        return load_state_dict(path, what=what)  # legacy format, or the error message for a bad file
-    if not isinstance(loaded, Mapping):
-        return load_state_dict(path, what=what)
-    tensors = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise CheckpointError(f"{path} holds no tensors: pass a {what} weights file.")
-    return tensors
+    return resolve_hub_file(spec.hub, model_file_path, what=spec.name, extra=_EXTRA, progress=progress)
 
 
 _ANCHOR = "encoder.to_in.block.block1.project.weight"  # the encoder's first convolution
@@ -511,7 +422,7 @@ def load_model(
     encoder = ArchisoundEncoder(variant, chunk_seconds=chunk_seconds)
     what = f"archisound {spec.name}"
     path = resolve_weights(variant, model_file_path, progress=progress)
-    state = _read_weights(path, what=what)
+    state = load_state_dict(path, what=what, mmap=True)
     tensors = _encoder_state(state, spec)
     guessed = _guess_variant(state)
     hint = (

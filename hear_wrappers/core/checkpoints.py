@@ -225,19 +225,59 @@ def _download(checkpoint: Checkpoint, target: Path, *, progress: bool) -> Path:
     return target
 
 
-def load_state_dict(path: str | os.PathLike[str], *, what: str) -> dict[str, torch.Tensor]:
+def load_state_dict(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    mmap: bool = False,
+    container_keys: Iterable[str] = ("state_dict",),
+) -> dict[str, torch.Tensor]:
     """Read a weights file safely (``weights_only=True``) into a flat ``{name: tensor}`` dict.
 
     Args:
         path: the file.
         what: the model it should hold, for messages (e.g. ``"EnCodec 24 kHz"``).
+        mmap: memory-map the file (zip-format checkpoints only; others are read normally), so only
+            the tensors the caller touches are ever read from disk: a training checkpoint of which
+            we need a small part never has to fit in memory.
+        container_keys: keys under which training checkpoints nest the state dict (e.g. ``{"epoch":
+            3, "state_dict": {...}, "optimizer": {...}}``): when the top level holds no tensors,
+            the first of these that holds a mapping is used instead.
 
     Raises:
         CheckpointError: the file is not a readable PyTorch checkpoint, needs unpickling of
             arbitrary objects, or holds no tensors.
     """
+    loaded = None
+    if mmap:
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError):
+            loaded = None  # legacy format, or a bad file: the plain load below explains
+    if loaded is None:
+        loaded = _torch_load(path, what=what)
+    if not isinstance(loaded, Mapping):
+        raise CheckpointError(
+            f"{path} holds a {type(loaded).__name__}, not a state dict: pass a {what} weights file."
+        )
+    tensors = _tensors(loaded)
+    if not tensors:
+        for key in container_keys:
+            if isinstance(loaded.get(key), Mapping):
+                tensors = _tensors(loaded[key])
+                break
+    if not tensors:
+        raise CheckpointError(f"{path} holds no tensors: pass a {what} weights file.")
+    return tensors
+
+
+def _tensors(mapping: Mapping[object, object]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in mapping.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+
+
+def _torch_load(path: str | os.PathLike[str], *, what: str) -> object:
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"{path} cannot be loaded as plain weights ({error}). hear-wrappers only loads "
@@ -249,14 +289,6 @@ def load_state_dict(path: str | os.PathLike[str], *, what: str) -> dict[str, tor
             f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}); it may "
             f"be truncated or corrupt. Download the {what} weights again."
         ) from error
-    if not isinstance(loaded, Mapping):
-        raise CheckpointError(
-            f"{path} holds a {type(loaded).__name__}, not a state dict: pass a {what} weights file."
-        )
-    tensors = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise CheckpointError(f"{path} holds no tensors: pass a {what} weights file.")
-    return tensors
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
