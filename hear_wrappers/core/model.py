@@ -17,9 +17,19 @@ from hear_wrappers.core.checks import check_audio
 from hear_wrappers.core.framing import FrameTiming
 from hear_wrappers.core.pooling import Pooling, get_pooling
 
-__all__ = ["FrameEncoder", "HearModel", "get_scene_embeddings", "get_timestamp_embeddings"]
+__all__ = [
+    "NATIVE_POOLING",
+    "FrameEncoder",
+    "HearModel",
+    "get_scene_embeddings",
+    "get_timestamp_embeddings",
+]
 
 HEAR_SAMPLE_RATES = (16000, 22050, 32000, 44100, 48000)
+
+#: ``pooling`` value that asks for the model's own clip embedding (e.g. CLAP's projected 512-d
+#: embedding) instead of pooling frames; only for encoders that define `FrameEncoder.embed_clips`.
+NATIVE_POOLING = "native"
 
 
 class FrameEncoder(nn.Module, abc.ABC):
@@ -28,11 +38,19 @@ class FrameEncoder(nn.Module, abc.ABC):
     Subclasses set `timing`, `embedding_size` and `min_samples` and implement `num_frames` and
     `forward`. ``forward`` receives audio that already passed `check_audio` and runs under
     ``torch.no_grad``; it should keep memory bounded for long clips (see `encode_in_chunks`).
+
+    A model trained to produce a clip embedding of its own (not a pooling of its frames) also sets
+    `clip_embedding_size` and implements `embed_clips`; ``pooling="native"`` then uses it.
     """
 
     timing: FrameTiming
     embedding_size: int
     min_samples: int
+    clip_embedding_size: int | None = None
+
+    def embed_clips(self, audio: torch.Tensor) -> torch.Tensor:
+        """The model's own clip embeddings ``[B, clip_embedding_size]`` for audio ``[B, N]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no clip embedding of its own.")
 
     @abc.abstractmethod
     def num_frames(self, n_samples: int) -> int:
@@ -61,7 +79,7 @@ class HearModel(nn.Module):
                 f"{encoder.timing.sample_rate} Hz: resample inside the encoder."
             )
         self.encoder = encoder
-        self.pooling = get_pooling(pooling)
+        self.pooling = _native_pooling(encoder) if pooling == NATIVE_POOLING else get_pooling(pooling)
         self.sample_rate: int = encoder.timing.sample_rate
         self.timestamp_embedding_size: int = encoder.embedding_size
         self.scene_embedding_size: int = self.pooling.output_size(encoder.embedding_size)
@@ -92,6 +110,10 @@ class HearModel(nn.Module):
 
     def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """Clip embeddings ``[n_sounds, scene_embedding_size]``; see `get_scene_embeddings`."""
+        if self.pooling.name == NATIVE_POOLING:
+            check_audio(audio, sample_rate=self.sample_rate, min_samples=self.encoder.min_samples)
+            with torch.no_grad():
+                return self.encoder.embed_clips(audio.to(self.device)).float()
         return self.pooling(self.frames(audio))
 
     def extra_repr(self) -> str:
@@ -101,6 +123,22 @@ class HearModel(nn.Module):
             f"timestamp_embedding_size={self.timestamp_embedding_size}, "
             f"scene_embedding_size={self.scene_embedding_size}, pooling={self.pooling.name!r}"
         )
+
+
+def _native_pooling(encoder: FrameEncoder) -> Pooling:
+    """The `Pooling` entry that stands for ``encoder.embed_clips`` (it never pools frames)."""
+    size = encoder.clip_embedding_size
+    if size is None:
+        raise ValueError(
+            f"pooling={NATIVE_POOLING!r} needs a model with a clip embedding of its own, and "
+            f"{type(encoder).__name__} has none: choose a pooling strategy from "
+            f"hear_wrappers.core.pooling.available_poolings()."
+        )
+
+    def pool(frames: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"pooling={NATIVE_POOLING!r} embeds the audio itself and cannot pool frames.")
+
+    return Pooling(NATIVE_POOLING, pool, lambda _dim: size)
 
 
 def _hear_model(model: object) -> HearModel:
@@ -133,6 +171,7 @@ def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
 
     Returns:
         ``[n_sounds, model.scene_embedding_size]`` float32: the frames pooled with
-        ``model.pooling``.
+        ``model.pooling``, or the model's own clip embedding where ``model.pooling.name`` is
+        ``"native"``.
     """
     return _hear_model(model).scene_embeddings(audio)
