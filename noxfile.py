@@ -15,8 +15,11 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"
 
 TORCH = os.environ.get("HEAR_WRAPPERS_TORCH", "torch==2.13.0")
-#: The extras the test suite exercises (CLAP's library needs numpy < 2 and gets its own session later).
-TEST_EXTRAS = "encodec,crepe,soundstream,archisound,eval,dev"
+#: The extras the test suite exercises.
+TEST_EXTRAS = "encodec,clap,crepe,soundstream,archisound,eval,dev"
+#: LAION-CLAP's own code, the reference the CLAP tests compare against. Installed without its
+#: dependencies (numpy < 2, transformers, ...): the tests load only its audio-branch files.
+CLAP_REFERENCE = ("laion-clap==1.1.7", "torchlibrosa==0.1.0")
 
 
 def install(session: nox.Session, extras: str) -> None:
@@ -36,6 +39,7 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole test suite, with the official HEAR tools installed."""
     install(session, TEST_EXTRAS)
+    session.install("--no-deps", *CLAP_REFERENCE)
     session.run("python", "-m", "hear_wrappers.heareval", "install", "-q")
     session.run("pytest", *session.posargs)
 
@@ -47,7 +51,7 @@ def bench(session: nox.Session) -> None:
     Runs every ``benchmarks/bench_*.py``; ``nox -s bench -- --quick`` passes ``--quick`` to each, and
     ``nox -s bench -- encodec`` runs only ``bench_encodec.py``.
     """
-    install(session, "encodec,crepe,soundstream,archisound")
+    install(session, "encodec,clap,crepe,soundstream,archisound")
     names = [arg for arg in session.posargs if not arg.startswith("-")]
     flags = [arg for arg in session.posargs if arg.startswith("-")]
     scripts = sorted(Path("benchmarks").glob("bench_*.py"))

@@ -26,6 +26,7 @@ MODELS: dict[str, str] = {
     "crepe": "crepe",
     "soundstream": "soundstream",
     "archisound": "archisound",
+    "clap": "clap",
 }
 
 __all__ = ["MODELS", "__version__"]

@@ -146,3 +146,37 @@ def test_ignored_prefixes_and_a_good_load():
     state = {"weight": torch.ones(2, 3), "bias": torch.ones(2), "text.x": torch.zeros(1)}
     load_matching_weights(module, state, what="tiny", ignore_unexpected=("text.",))
     assert torch.equal(module.weight, torch.ones(2, 3))
+
+
+def test_training_checkpoints_nest_their_state_dict(tmp_path):
+    """{"epoch", "state_dict", "optimizer"} files (laion_clap, Lightning) give the nested tensors."""
+    state = {"module.layer.weight": torch.ones(2, 2)}
+    optimizer = {
+        "state": {0: {"step": torch.tensor(3.0)}},
+        "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.99)}],
+    }
+    path = tmp_path / "epoch_45.pt"
+    torch.save({"epoch": 45, "name": "run", "state_dict": state, "optimizer": optimizer}, path)
+    loaded = load_state_dict(path, what="test")
+    assert list(loaded) == ["module.layer.weight"]
+    with pytest.raises(CheckpointError, match="holds no tensors"):
+        load_state_dict(path, what="test", container_keys=())
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_mmap_loads_zip_files_lazily_and_legacy_files_normally(tmp_path, legacy):
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.arange(6.0)}, path, _use_new_zipfile_serialization=not legacy)
+    loaded = load_state_dict(path, what="test", mmap=True)
+    assert torch.equal(loaded["w"], torch.arange(6.0))
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"PK\x03\x04 truncated zip"])
+def test_mmap_keeps_the_clear_errors(tmp_path, content):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as plain:
+        load_state_dict(path, what="test")
+    with pytest.raises(CheckpointError) as mapped:
+        load_state_dict(path, what="test", mmap=True)
+    assert str(mapped.value) == str(plain.value)
