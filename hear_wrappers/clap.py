@@ -73,7 +73,7 @@ from hear_wrappers.core.model import (
     get_scene_embeddings,
     get_timestamp_embeddings,
 )
-from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.pooling import Pooling, get_pooling
 
 __all__ = [
     "CHECKPOINTS",
@@ -538,7 +538,8 @@ def _projection(in_features: int) -> nn.Sequential:
 def quantize_int16(audio: torch.Tensor) -> torch.Tensor:
     """laion_clap's int16 round trip: clip to [-1, 1], scale by 32767, truncate, scale back."""
     steps = (audio.clamp(-1.0, 1.0) * 32767.0).to(torch.int16)
-    return (steps.double() / 32767.0).float()
+    exact = torch.float32 if audio.device.type == "mps" else torch.float64  # MPS has no float64
+    return (steps.to(exact) / 32767.0).float()
 
 
 def repeat_pad(audio: torch.Tensor, length: int = WINDOW_SAMPLES) -> torch.Tensor:
@@ -710,6 +711,25 @@ def _describe(size: str, fusion: bool) -> str:
     return f"HTSAT-{size}, {'fusion' if fusion else 'non-fusion'} ({', '.join(names)})"
 
 
+def _check_options(
+    spec: ClapCheckpoint, *, frames: str, pooling: str | Pooling, long_clips: str, windows_per_batch: int
+) -> None:
+    """Refuse bad options before any weights are fetched (a typo should not cost a download)."""
+    if frames not in get_args(FrameKind):
+        raise ValueError(f"frames must be one of {get_args(FrameKind)}, got {frames!r}.")
+    if long_clips not in get_args(LongClips):
+        raise ValueError(f"long_clips must be one of {get_args(LongClips)}, got {long_clips!r}.")
+    if long_clips == "fusion" and not spec.fusion:
+        raise ValueError(
+            f"long_clips='fusion' needs a fusion checkpoint (630k-fusion-best or "
+            f"630k-audioset-fusion-best); {spec.name} has no fusion path: use long_clips='windows'."
+        )
+    if windows_per_batch < 1:
+        raise ValueError(f"windows_per_batch must be >= 1, got {windows_per_batch}.")
+    if pooling != NATIVE_POOLING:
+        get_pooling(pooling)  # raises ValueError naming the choices
+
+
 def load_model(
     model_file_path: str = "",
     *,
@@ -747,6 +767,10 @@ def load_model(
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"unknown CLAP checkpoint {checkpoint!r}; choose one of {sorted(CHECKPOINTS)}.")
     spec = CHECKPOINTS[checkpoint]
+    long_clips = long_clips or ("fusion" if spec.fusion else "windows")
+    _check_options(
+        spec, frames=frames, pooling=pooling, long_clips=long_clips, windows_per_batch=windows_per_batch
+    )
     path = resolve_hub_file(
         spec.hub, model_file_path, what=f"LAION-CLAP {checkpoint}", extra=_EXTRA, progress=progress
     )
@@ -770,7 +794,7 @@ def load_model(
         branch,
         projection,
         frames=frames,
-        long_clips=long_clips or ("fusion" if spec.fusion else "windows"),
+        long_clips=long_clips,
         quantize=quantize,
         windows_per_batch=windows_per_batch,
     )

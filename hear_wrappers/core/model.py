@@ -15,6 +15,7 @@ from torch import nn
 
 from hear_wrappers.core.checks import check_audio
 from hear_wrappers.core.framing import FrameTiming
+from hear_wrappers.core.memory import steady_heap
 from hear_wrappers.core.pooling import Pooling, get_pooling
 
 __all__ = [
@@ -78,6 +79,7 @@ class HearModel(nn.Module):
                 f"HEAR models must take audio at one of {HEAR_SAMPLE_RATES} Hz, the encoder takes "
                 f"{encoder.timing.sample_rate} Hz: resample inside the encoder."
             )
+        steady_heap()  # long clips' memory stays at a chunk's (see hear_wrappers.core.memory)
         self.encoder = encoder
         self.pooling = _native_pooling(encoder) if pooling == NATIVE_POOLING else get_pooling(pooling)
         self.sample_rate: int = encoder.timing.sample_rate
