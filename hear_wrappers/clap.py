@@ -536,10 +536,13 @@ def _projection(in_features: int) -> nn.Sequential:
 
 
 def quantize_int16(audio: torch.Tensor) -> torch.Tensor:
-    """laion_clap's int16 round trip: clip to [-1, 1], scale by 32767, truncate, scale back."""
-    steps = (audio.clamp(-1.0, 1.0) * 32767.0).to(torch.int16)
-    exact = torch.float32 if audio.device.type == "mps" else torch.float64  # MPS has no float64
-    return (steps.to(exact) / 32767.0).float()
+    """laion_clap's int16 round trip: clip to [-1, 1], scale by 32767, truncate, scale back.
+
+    Done in float32 in one new tensor; equal to laion_clap's int16 -> float64 -> float32 path, because
+    ``k / 32767`` rounded to float32 is never a double-rounding case (its binary expansion repeats
+    ``k``'s 15 bits, so it cannot sit on a float32 rounding boundary).
+    """
+    return audio.clamp(-1.0, 1.0).mul_(32767.0).trunc_().div_(32767.0)
 
 
 def repeat_pad(audio: torch.Tensor, length: int = WINDOW_SAMPLES) -> torch.Tensor:
@@ -618,18 +621,29 @@ class ClapEncoder(FrameEncoder):
         return self.branch.slaney_log_mel(windows)[:, None]
 
     def _windows(self, audio: torch.Tensor) -> Iterator[torch.Tensor]:
-        """Consecutive 10 s windows of every clip, ``windows_per_batch`` at a time, clip-major:
-        ``[<= windows_per_batch, 480000]``; a last, shorter window is repeat-padded."""
-        n = audio.shape[-1]
-        starts = range(0, n, WINDOW_SAMPLES)
-        windows = [(clip, start) for clip in range(audio.shape[0]) for start in starts]
-        for first in range(0, len(windows), self.windows_per_batch):
-            batch = windows[first : first + self.windows_per_batch]
-            yield torch.cat([repeat_pad(audio[c : c + 1, s : s + WINDOW_SAMPLES]) for c, s in batch])
+        """Consecutive 10 s windows of every clip, ``windows_per_batch`` at a time, clip-major,
+        quantised: ``[<= windows_per_batch, 480000]``; a last, shorter window is repeat-padded.
+        Full windows are views of the input, so nothing is copied but each batch's quantised input."""
+        n_clips, n = audio.shape
+        full = n // WINDOW_SAMPLES
+        rows = audio[:, : full * WINDOW_SAMPLES].reshape(n_clips, full, WINDOW_SAMPLES)
+        n_windows = math.ceil(n / WINDOW_SAMPLES)
+        order = [(clip, k) for clip in range(n_clips) for k in range(n_windows)]
+        for first in range(0, len(order), self.windows_per_batch):
+            batch = order[first : first + self.windows_per_batch]
+            if full == n_windows:  # no partial window: consecutive rows of one view
+                windows = rows.reshape(-1, WINDOW_SAMPLES)[first : first + len(batch)]
+            else:
+                windows = torch.stack(
+                    [
+                        rows[c, k] if k < full else repeat_pad(audio[c : c + 1, k * WINDOW_SAMPLES :])[0]
+                        for c, k in batch
+                    ]
+                )
+            yield quantize_int16(windows) if self.quantize else windows
 
     def _window_frames(self, audio: torch.Tensor) -> torch.Tensor:
         """Raw frames ``[B, n_windows, 32, D]`` of every 10 s window."""
-        audio = quantize_int16(audio) if self.quantize else audio
         frames = [self.branch.frames(self._window_features(w)) for w in self._windows(audio)]
         n_windows = math.ceil(audio.shape[-1] / WINDOW_SAMPLES)
         return torch.cat(frames).view(audio.shape[0], n_windows, FRAMES_PER_WINDOW, -1)
