@@ -50,7 +50,7 @@ authors on the hub without a licence of their own that we could find. See ``docs
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -496,16 +496,32 @@ class ClapAudioBranch(nn.Module):
         """Non-fusion features: log-mel ``[B, N // 480 + 1, 64]`` of ``[B, N]`` audio."""
         return self.logmel_extractor(self.spectrogram_extractor(audio))
 
-    def htk_log_mel(self, audio: torch.Tensor, frames_per_block: int = 4096) -> torch.Tensor:
+    def htk_log_mel(
+        self,
+        audio: torch.Tensor,
+        frames_per_block: int = 4096,
+        prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Fusion features: log-mel ``[B, N // 480 + 1, 64]`` of ``[B, N]`` audio (N > 512), as
-        torchaudio's ``MelSpectrogram`` + ``AmplitudeToDB``, computed in blocks of frames so that a
-        long clip never holds its whole complex spectrogram."""
-        padded = F.pad(audio[:, None], (N_FFT // 2, N_FFT // 2), mode="reflect")[:, 0]
-        total = audio.shape[-1] // HOP + 1
+        torchaudio's ``MelSpectrogram`` + ``AmplitudeToDB`` (frames centred on ``k * 480``, reflect
+        padding at the clip's ends). Computed in blocks of frames, each from its own slice of the
+        input, so a long clip never holds a padded copy or its whole complex spectrogram;
+        ``prepare`` (e.g. `quantize_int16`, elementwise) is applied to each slice."""
+        n = audio.shape[-1]
+        total = n // HOP + 1
         blocks = []
         for start in range(0, total, frames_per_block):
             stop = min(total, start + frames_per_block)
-            segment = padded[:, start * HOP : (stop - 1) * HOP + N_FFT]
+            low, high = start * HOP - N_FFT // 2, (stop - 1) * HOP + N_FFT // 2
+            # read at least N_FFT samples, so that a one-frame block at either end can be reflected
+            read_from, read_to = max(0, min(low, n - N_FFT)), min(n, max(high, N_FFT))
+            segment = audio[:, read_from:read_to]
+            segment = segment if prepare is None else prepare(segment)
+            pad_left, pad_right = max(0, -low), max(0, high - n)
+            if pad_left or pad_right:  # the clip's own ends: reflect, as a centred STFT does
+                segment = F.pad(segment[:, None], (pad_left, pad_right), mode="reflect")[:, 0]
+            skip = low - (read_from - pad_left)
+            segment = segment[:, skip : skip + high - low]
             spectrum = torch.stft(segment, N_FFT, HOP, window=self.hann, center=False, return_complex=True)
             blocks.append(_power_to_db((spectrum.abs().square().transpose(1, 2)) @ self.htk_mel))
         return torch.cat(blocks, dim=1)
@@ -586,7 +602,7 @@ class ClapEncoder(FrameEncoder):
         frames: FrameKind = "raw",
         long_clips: LongClips = "fusion",
         quantize: bool = True,
-        windows_per_batch: int = 8,
+        windows_per_batch: int = 2,
     ) -> None:
         super().__init__()
         if frames not in get_args(FrameKind):
@@ -672,7 +688,7 @@ class ClapEncoder(FrameEncoder):
         embeddings = []
         for first in range(0, audio.shape[0], self.windows_per_batch):
             clips = audio[first : first + self.windows_per_batch]
-            mel = self.branch.htk_log_mel(quantize_int16(clips) if self.quantize else clips)
+            mel = self.branch.htk_log_mel(clips, prepare=quantize_int16 if self.quantize else None)
             if mel.shape[1] == MEL_FRAMES:  # under 10.01 s: the whole clip fits (laion_clap's corner case)
                 features, longer = mel[:, None], None
             else:
@@ -752,7 +768,7 @@ def load_model(
     pooling: str | Pooling = NATIVE_POOLING,
     long_clips: LongClips | None = None,
     quantize: bool = True,
-    windows_per_batch: int = 8,
+    windows_per_batch: int = 2,
     progress: bool = True,
 ) -> HearModel:
     """Load LAION-CLAP's audio encoder for HEAR (48 kHz).

@@ -1009,3 +1009,19 @@ def test_official_embeddings_runner_end_to_end(ckpts, tmp_path):
                     stamps = json.loads((out / split / f"{file}.timestamps.json").read_text())
                     assert stamps == timestamps[0].tolist() == [156.25, 468.75, 781.25, 1093.75, 1406.25]
                 np.testing.assert_allclose(written, expected.numpy(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("n_samples", [480000, 4096 * 480, 4096 * 480 + 7, 1025])
+@pytest.mark.parametrize("frames_per_block", [4096, 7, 2, 1])
+def test_htk_log_mel_blocks_read_slices_of_the_clip(n_samples, frames_per_block):
+    """Blocks at either end (down to one frame) reflect like one centred STFT over the whole clip,
+    and ``prepare`` (the int16 round trip) applied per slice equals applying it to the whole clip."""
+    branch = clap.ClapAudioBranch(clap.SIZES["tiny"], fusion=True)
+    audio = torch.randn(2, n_samples, generator=torch.Generator().manual_seed(n_samples)) * 0.5
+    quantized = clap.quantize_int16(audio)
+    padded = torch.nn.functional.pad(quantized[:, None], (512, 512), mode="reflect")[:, 0]
+    spectrum = torch.stft(padded, 1024, 480, window=branch.hann, center=False, return_complex=True)
+    expected = 10 * torch.log10((spectrum.abs().square().transpose(1, 2) @ branch.htk_mel).clamp(min=1e-10))
+    got = branch.htk_log_mel(audio, frames_per_block=frames_per_block, prepare=clap.quantize_int16)
+    assert got.shape == (2, n_samples // 480 + 1, 64)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
