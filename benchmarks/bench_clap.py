@@ -36,6 +36,7 @@ import argparse
 import functools
 import importlib
 import importlib.util
+import inspect
 import math
 import resource
 import statistics
@@ -79,7 +80,7 @@ SHORT_METHODS = ("bare", "laion_clap", "timestamp", "scene", "timestamp-noq")
 DIAGNOSTIC_METHODS = ("laion_clap", "timestamp-noq")  # timed only
 LONG_METHODS = ("timestamp", "scene", "scene-windows")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-DEFAULT_WINDOWS_PER_BATCH = 8  # clap.load_model's default
+DEFAULT_WINDOWS_PER_BATCH: int = inspect.signature(clap.load_model).parameters["windows_per_batch"].default
 WRAPPER_TARGET = 1.05  # wrapper time / bare time
 MEMORY_TARGET = 1.3  # peak RSS of 1 x long clip / 1 x 10 s
 SLIDING_TARGET = 50.0  # extrapolated sliding-window baseline time / our get_timestamp_embeddings time
