@@ -580,6 +580,25 @@ def fusion_crop_starts(total_frames: int, crop_frames: int = MEL_FRAMES) -> tupl
     return starts[0], starts[1], starts[2]
 
 
+def check_encoder_options(*, fusion: bool, frames: str, long_clips: str, windows_per_batch: int) -> None:
+    """Refuse bad `ClapEncoder` options with a `ValueError` that names the fix.
+
+    `load_model` calls it before fetching any weights (a typo should not cost a download), the encoder
+    again when built directly.
+    """
+    if frames not in get_args(FrameKind):
+        raise ValueError(f"frames must be one of {get_args(FrameKind)}, got {frames!r}.")
+    if long_clips not in get_args(LongClips):
+        raise ValueError(f"long_clips must be one of {get_args(LongClips)}, got {long_clips!r}.")
+    if long_clips == "fusion" and not fusion:
+        raise ValueError(
+            "long_clips='fusion' needs a fusion checkpoint (630k-fusion-best or "
+            "630k-audioset-fusion-best); this model has no fusion path: use long_clips='windows'."
+        )
+    if windows_per_batch < 1:
+        raise ValueError(f"windows_per_batch must be >= 1, got {windows_per_batch}.")
+
+
 class ClapEncoder(FrameEncoder):
     """LAION-CLAP audio embeddings for 48 kHz audio ``[B, N]`` of any length (see module docs).
 
@@ -605,17 +624,9 @@ class ClapEncoder(FrameEncoder):
         windows_per_batch: int = 2,
     ) -> None:
         super().__init__()
-        if frames not in get_args(FrameKind):
-            raise ValueError(f"frames must be one of {get_args(FrameKind)}, got {frames!r}.")
-        if long_clips not in get_args(LongClips):
-            raise ValueError(f"long_clips must be one of {get_args(LongClips)}, got {long_clips!r}.")
-        if long_clips == "fusion" and not branch.fusion:
-            raise ValueError(
-                "long_clips='fusion' needs a fusion checkpoint (630k-fusion-best or "
-                "630k-audioset-fusion-best); this model has no fusion path: use long_clips='windows'."
-            )
-        if windows_per_batch < 1:
-            raise ValueError(f"windows_per_batch must be >= 1, got {windows_per_batch}.")
+        check_encoder_options(
+            fusion=branch.fusion, frames=frames, long_clips=long_clips, windows_per_batch=windows_per_batch
+        )
         self.branch = branch
         self.projection = projection
         self.frame_kind = frames
@@ -741,25 +752,6 @@ def _describe(size: str, fusion: bool) -> str:
     return f"HTSAT-{size}, {'fusion' if fusion else 'non-fusion'} ({', '.join(names)})"
 
 
-def _check_options(
-    spec: ClapCheckpoint, *, frames: str, pooling: str | Pooling, long_clips: str, windows_per_batch: int
-) -> None:
-    """Refuse bad options before any weights are fetched (a typo should not cost a download)."""
-    if frames not in get_args(FrameKind):
-        raise ValueError(f"frames must be one of {get_args(FrameKind)}, got {frames!r}.")
-    if long_clips not in get_args(LongClips):
-        raise ValueError(f"long_clips must be one of {get_args(LongClips)}, got {long_clips!r}.")
-    if long_clips == "fusion" and not spec.fusion:
-        raise ValueError(
-            f"long_clips='fusion' needs a fusion checkpoint (630k-fusion-best or "
-            f"630k-audioset-fusion-best); {spec.name} has no fusion path: use long_clips='windows'."
-        )
-    if windows_per_batch < 1:
-        raise ValueError(f"windows_per_batch must be >= 1, got {windows_per_batch}.")
-    if pooling != NATIVE_POOLING:
-        get_pooling(pooling)  # raises ValueError naming the choices
-
-
 def load_model(
     model_file_path: str = "",
     *,
@@ -798,9 +790,11 @@ def load_model(
         raise ValueError(f"unknown CLAP checkpoint {checkpoint!r}; choose one of {sorted(CHECKPOINTS)}.")
     spec = CHECKPOINTS[checkpoint]
     long_clips = long_clips or ("fusion" if spec.fusion else "windows")
-    _check_options(
-        spec, frames=frames, pooling=pooling, long_clips=long_clips, windows_per_batch=windows_per_batch
+    check_encoder_options(
+        fusion=spec.fusion, frames=frames, long_clips=long_clips, windows_per_batch=windows_per_batch
     )
+    if pooling != NATIVE_POOLING:
+        get_pooling(pooling)  # unknown names: a ValueError naming the choices, before any download
     path = resolve_hub_file(
         spec.hub, model_file_path, what=f"LAION-CLAP {checkpoint}", extra=_EXTRA, progress=progress
     )
