@@ -1,0 +1,180 @@
+"""One forward per clip for every requested variant: `Embedder`.
+
+Variants whose ``load_model`` options differ only in ``pooling`` share one model. For a
+hear-wrappers model (a `HearModel`) each batch goes through the encoder once (`HearModel.frames`) and
+every frame pooling is computed from those frames; a model's own clip head (``pooling="native"``,
+``encoder.embed_clips``) is one more pass, shared by every variant that asks for it. The operations
+are those of the model's ``get_scene_embeddings`` / ``get_timestamp_embeddings`` for that pooling, on
+the same batch, so values equal the official runner's up to the rounding of batching and threads.
+Any other HEAR module (not built on `HearModel`) is run through its own HEAR functions, one model
+per variant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hear_wrappers.core.model import NATIVE_POOLING, HearModel
+from hear_wrappers.core.pooling import get_pooling
+from hear_wrappers.embed.plan import Variant
+
+__all__ = ["Embedder", "EventOutput", "load_hear_model", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class EventOutput:
+    """Frame-level output of one batch: ``embeddings [B, T, D]`` float32, ``timestamps [B, T]`` ms float32."""
+
+    embeddings: np.ndarray
+    timestamps: np.ndarray
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/``"auto"``: ``"cuda"`` if torch sees a GPU, else ``"cpu"`` (heareval's choice)."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    torch.device(device)  # a malformed name raises here, with torch's message
+    return device
+
+
+def load_hear_model(module: Any, model_file: str | None, options: dict[str, Any]) -> Any:
+    """``module.load_model`` as heareval calls it: the weights file positionally when given."""
+    if model_file:
+        return module.load_model(model_file, **options)
+    return module.load_model(**options)
+
+
+@dataclass
+class _Group:
+    model: Any
+    variants: list[Variant]
+    shared: bool  # a HearModel: one forward for all variants
+
+
+class Embedder:
+    """The models of one module for a set of variants, embedding batches for all of them at once.
+
+    Args:
+        module: the HEAR module's import name.
+        model_file: weights file for ``load_model`` (heareval's ``--model``), or None.
+        variants: the output folders to compute.
+        device: torch device for the models; None for heareval's choice (CUDA when available).
+
+    Raises:
+        ValueError: a pooling the model cannot do (unknown name, or ``native`` without a clip head).
+    """
+
+    def __init__(
+        self, module: str, model_file: str | None, variants: Sequence[Variant], device: str | None = None
+    ) -> None:
+        self.module_name = module
+        self.module = importlib.import_module(module)
+        self.device = resolve_device(device)
+        self.groups: list[_Group] = []
+        by_key: dict[str, list[Variant]] = {}
+        for variant in variants:
+            by_key.setdefault(variant.model_key, []).append(variant)
+        for group in by_key.values():
+            model = load_hear_model(self.module, model_file, group[0].options)
+            if isinstance(model, torch.nn.Module):
+                model.to(self.device)
+            if isinstance(model, HearModel):
+                for variant in group:
+                    _check_pooling(model, variant)
+                self.groups.append(_Group(model, group, shared=True))
+            else:
+                self.groups.append(_Group(model, [group[0]], shared=False))
+                for variant in group[1:]:
+                    other = load_hear_model(self.module, model_file, variant.options)
+                    if isinstance(other, torch.nn.Module):
+                        other.to(self.device)
+                    self.groups.append(_Group(other, [variant], shared=False))
+        rates = {int(group.model.sample_rate) for group in self.groups}
+        if len(rates) != 1:
+            raise ValueError(
+                f"the variants of {module} take audio at different rates {sorted(rates)}: run them "
+                f"separately (one sample rate per run)."
+            )
+        self.sample_rate: int = rates.pop()
+
+    def embed(
+        self, audio: np.ndarray, embedding_type: str, folders: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray | EventOutput], float]:
+        """Embed one batch for the variants named in ``folders`` (all when None).
+
+        Args:
+            audio: ``[B, N]`` float32 samples at `sample_rate`.
+            embedding_type: ``"scene"`` (one ``[B, D]`` array per variant) or ``"event"`` (an
+                `EventOutput` per variant; variants of one model share the same object, as frames do
+                not depend on the pooling).
+            folders: the variants' folder names to compute.
+
+        Returns:
+            ``({folder name: output}, seconds spent in the models)``.
+        """
+        tensor = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        outputs: dict[str, np.ndarray | EventOutput] = {}
+        start = time.perf_counter()
+        with torch.no_grad():
+            for group in self.groups:
+                wanted = [v for v in group.variants if folders is None or v.folder_name in folders]
+                if not wanted:
+                    continue
+                if embedding_type == "event":
+                    event = self._event(group, tensor)
+                    outputs.update((variant.folder_name, event) for variant in wanted)
+                elif group.shared:
+                    outputs.update(_shared_scene(group.model, tensor, wanted))
+                else:
+                    scene = self.module.get_scene_embeddings(tensor.to(self.device), group.model)
+                    outputs[wanted[0].folder_name] = scene.detach().cpu().numpy()
+        return outputs, time.perf_counter() - start
+
+    def _event(self, group: _Group, tensor: torch.Tensor) -> EventOutput:
+        if group.shared:
+            embeddings, timestamps = group.model.timestamp_embeddings(tensor)
+        else:
+            embeddings, timestamps = self.module.get_timestamp_embeddings(tensor.to(self.device), group.model)
+        return EventOutput(embeddings.detach().cpu().numpy(), timestamps.detach().cpu().numpy())
+
+
+def _check_pooling(model: HearModel, variant: Variant) -> None:
+    name = variant.pooling
+    if name is None or name == model.pooling.name:
+        return
+    if name == NATIVE_POOLING:
+        if model.encoder.clip_embedding_size is None:
+            raise ValueError(
+                f"{variant.folder_name}: pooling 'native' needs a model with its own clip embedding "
+                f"and {type(model.encoder).__name__} has none: choose a frame pooling instead."
+            )
+        return
+    get_pooling(name)
+
+
+def _shared_scene(model: HearModel, audio: torch.Tensor, variants: list[Variant]) -> dict[str, np.ndarray]:
+    """One encoder pass (and one clip-head pass if asked) for every variant's scene embedding."""
+    names = {variant.folder_name: variant.pooling or model.pooling.name for variant in variants}
+    pooled: dict[str, torch.Tensor] = {}
+    if any(name != NATIVE_POOLING for name in names.values()):
+        frames = model.frames(audio)
+        for name in set(names.values()) - {NATIVE_POOLING}:
+            pooled[name] = get_pooling(name)(frames)
+    if NATIVE_POOLING in names.values():
+        pooled[NATIVE_POOLING] = _native(model, audio)
+    return {folder: pooled[name].detach().cpu().numpy() for folder, name in names.items()}
+
+
+def _native(model: HearModel, audio: torch.Tensor) -> torch.Tensor:
+    """The model's own clip embedding, as `HearModel.scene_embeddings` computes it for ``native``."""
+    from hear_wrappers.core.checks import check_audio
+
+    check_audio(audio, sample_rate=model.sample_rate, min_samples=model.encoder.min_samples)
+    return model.encoder.embed_clips(audio.to(model.device)).float()
