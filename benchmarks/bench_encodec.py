@@ -48,7 +48,7 @@ from _measure import (  # the helper sits next to this script, not in a package
 from hear_wrappers import encodec
 from hear_wrappers.core.model import HearModel
 
-SAMPLE_RATE = encodec.HEAR_SAMPLE_RATE
+SAMPLE_RATE = encodec.SAMPLE_RATE
 VARIANT_NAMES = ("24khz", "48khz")
 METHODS = ("bare", "timestamp", "scene")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

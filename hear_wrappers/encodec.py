@@ -45,18 +45,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from hear_wrappers.core.checkpoints import (
-    Checkpoint,
-    load_matching_weights,
-    load_state_dict,
-    resolve_checkpoint,
-    strip_prefix,
-)
+from hear_wrappers.core.checkpoints import Checkpoint, load_matching_weights, strip_prefix
 from hear_wrappers.core.chunking import iter_chunks
 from hear_wrappers.core.framing import FrameTiming
 from hear_wrappers.core.imports import import_isolated, require
@@ -66,9 +61,11 @@ from hear_wrappers.core.model import (
     get_scene_embeddings,
     get_timestamp_embeddings,
 )
-from hear_wrappers.core.pooling import Pooling, get_pooling
+from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.registry import ModelFamily, ModelSpec
 
 __all__ = [
+    "FAMILY",
     "VARIANTS",
     "EncodecEncoder",
     "build_encodec_modules",
@@ -77,7 +74,7 @@ __all__ = [
     "load_model",
 ]
 
-HEAR_SAMPLE_RATE = 48000
+SAMPLE_RATE = 48000
 _ROOT_URL = "https://dl.fbaipublicfiles.com/encodec/v0/"
 _LICENSE = "CC BY-NC 4.0"
 
@@ -176,6 +173,19 @@ def _variant(variant: str) -> EncodecVariant:
         raise ValueError(f"unknown EnCodec variant {variant!r}: choose one of {sorted(VARIANTS)}.") from None
 
 
+def check_options(variant: str, *, embedding: str, bandwidth: float, chunk_seconds: float) -> None:
+    """Refuse bad `EncodecEncoder` options with a `ValueError` that names the fix."""
+    spec = _variant(variant)
+    if embedding not in ("latent", "quantized"):
+        raise ValueError(f"embedding must be 'latent' or 'quantized', got {embedding!r}.")
+    if embedding == "quantized" and bandwidth not in spec.bandwidths:
+        raise ValueError(
+            f"EnCodec {variant} supports bandwidths {list(spec.bandwidths)} kbit/s, got {bandwidth}."
+        )
+    if chunk_seconds < 1.0:
+        raise ValueError(f"chunk_seconds must be at least 1.0, got {chunk_seconds}.")
+
+
 class EncodecEncoder(FrameEncoder):
     """EnCodec's encoder on mono 48 kHz audio ``[B, N]`` -> latent frames ``[B, T, 128]``.
 
@@ -202,26 +212,18 @@ class EncodecEncoder(FrameEncoder):
         chunk_seconds: float = 5.0,
     ) -> None:
         super().__init__()
+        check_options(variant, embedding=embedding, bandwidth=bandwidth, chunk_seconds=chunk_seconds)
         self.variant = _variant(variant)
-        if embedding not in ("latent", "quantized"):
-            raise ValueError(f"embedding must be 'latent' or 'quantized', got {embedding!r}.")
-        if embedding == "quantized" and bandwidth not in self.variant.bandwidths:
-            raise ValueError(
-                f"EnCodec {variant} supports bandwidths {list(self.variant.bandwidths)} kbit/s, got "
-                f"{bandwidth}."
-            )
-        if chunk_seconds < 1.0:
-            raise ValueError(f"chunk_seconds must be at least 1.0, got {chunk_seconds}.")
         self.embedding = embedding
         self.bandwidth = bandwidth
         self.chunk_seconds = chunk_seconds
         parts = build_encodec_modules(variant)
         self.encoder = parts["encoder"]
         self.quantizer = parts["quantizer"] if embedding == "quantized" else None
-        self.resample_factor = HEAR_SAMPLE_RATE // self.variant.native_rate  # 2 or 1
+        self.resample_factor = SAMPLE_RATE // self.variant.native_rate  # 2 or 1
         self._julius = require("julius", extra="encodec") if self.resample_factor > 1 else None
         hop = self.variant.hop * self.resample_factor
-        self.timing = FrameTiming(HEAR_SAMPLE_RATE, hop_samples=hop, first_centre_samples=hop / 2)
+        self.timing = FrameTiming(SAMPLE_RATE, hop_samples=hop, first_centre_samples=hop / 2)
         self.embedding_size = 128
         self.min_samples = hop
         self._lstm_index = self._check_streamable() if self.variant.causal else -1
@@ -261,7 +263,7 @@ class EncodecEncoder(FrameEncoder):
             audio,
             hop_samples=hop,
             n_frames=self.num_frames(audio.shape[-1]),
-            chunk_frames=max(1, round(self.chunk_seconds * HEAR_SAMPLE_RATE / hop)),
+            chunk_frames=max(1, round(self.chunk_seconds * SAMPLE_RATE / hop)),
             context_frames=self.context_frames,
         )
         lstm, activation, last_conv = self.encoder.model[self._lstm_index :]
@@ -283,7 +285,7 @@ class EncodecEncoder(FrameEncoder):
     def _to_native(self, audio: torch.Tensor) -> torch.Tensor:
         if self._julius is None:
             return audio
-        return self._julius.resample_frac(audio, HEAR_SAMPLE_RATE, self.variant.native_rate)
+        return self._julius.resample_frac(audio, SAMPLE_RATE, self.variant.native_rate)
 
     # 48 kHz: independent 1 s segments, each scaled to unit RMS, as EnCodec does.
     def _encode_segment_batch(self, segments: torch.Tensor) -> torch.Tensor:
@@ -308,18 +310,80 @@ class EncodecEncoder(FrameEncoder):
         return torch.cat(pieces, dim=-1)
 
 
-def _guess_variant(state_dict: dict[str, torch.Tensor]) -> str | None:
-    for key in ("encoder.model.0.conv.conv.weight_v", "encoder.model.0.conv.conv.weight"):
-        if key in state_dict and state_dict[key].dim() == 3:
-            return {1: "24khz", 2: "48khz"}.get(state_dict[key].shape[1])
-    return None
+#: The released models, one registry entry each.
+SPECS = tuple(
+    ModelSpec(
+        family="encodec",
+        variant=variant,
+        description=f"Meta's EnCodec {variant[:2]} kHz ({kind}) latents, {VARIANTS[variant].frame_rate} Hz",
+        sample_rate=SAMPLE_RATE,
+        frame_hop_ms=1000 * VARIANTS[variant].hop / VARIANTS[variant].native_rate,
+        frame_size=128,
+        default_pooling="mean+std",
+        weights=VARIANTS[variant].checkpoint,
+        extra="encodec",
+    )
+    for variant, kind in (("24khz", "causal, mono"), ("48khz", "non-causal, stereo"))
+)
+
+
+class EncodecFamily(ModelFamily):
+    """EnCodec's two released models; the official files hold encoder, quantizer and decoder."""
+
+    name = "encodec"
+    title = "EnCodec"
+    requires = ("encodec", "julius", "einops")
+    extra = "encodec"
+    default_variant = "24khz"
+
+    def check_options(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+        check_options(spec.variant, **options)
+
+    def identify(self, weights: dict[str, torch.Tensor]) -> tuple[str, ...]:
+        """The variant whose first convolution takes the file's number of channels (1 or 2)."""
+        for key in ("encoder.model.0.conv.conv.weight_v", "encoder.model.0.conv.conv.weight"):
+            if key in weights and weights[key].dim() == 3:
+                found = {VARIANTS[v].channels: v for v in VARIANTS}.get(weights[key].shape[1])
+                return (found,) if found else ()
+        return ()
+
+    def build(
+        self, spec: ModelSpec, weights: dict[str, torch.Tensor], options: dict[str, Any]
+    ) -> EncodecEncoder:
+        encoder = EncodecEncoder(spec.variant, **options)
+        what = f"EnCodec {spec.variant}"
+        hint = f"Pass an EnCodec {spec.variant} weights file such as {spec.weights.filename}."
+        load_matching_weights(encoder.encoder, strip_prefix(weights, "encoder."), what=what, hint=hint)
+        if encoder.quantizer is not None:
+            load_matching_weights(
+                encoder.quantizer,
+                strip_prefix(weights, "quantizer."),
+                what=f"the {what} quantizer",
+                hint=hint,
+            )
+        return encoder
+
+    def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
+        modules = build_encodec_modules(spec.variant, with_decoder=True)
+        # Codebooks start as zeros until k-means runs in training; trained files hold real vectors.
+        for buffer_name, buffer in modules.named_buffers():
+            if buffer_name.endswith("_codebook.embed"):
+                buffer.normal_()
+            elif buffer_name.endswith("_codebook.inited"):
+                buffer.fill_(1.0)
+        path = folder / spec.weights.filename
+        torch.save(modules.state_dict(), path)
+        return path
+
+
+FAMILY = EncodecFamily(SPECS)
 
 
 def load_model(
     model_file_path: str = "",
     *,
-    variant: str = "24khz",
-    pooling: str | Pooling = "mean+std",
+    variant: str | None = None,
+    pooling: str | Pooling | None = None,
     embedding: Embedding = "latent",
     bandwidth: float = 6.0,
     chunk_seconds: float = 5.0,
@@ -331,8 +395,10 @@ def load_model(
         model_file_path: an EnCodec weights file (``encodec_24khz-d7cc33bc.th`` or
             ``encodec_48khz-7e698e3e.th`` as published); empty to download the official file
             into the cache (see `hear_wrappers.core.checkpoints`).
-        variant: ``"24khz"`` (default) or ``"48khz"``; must match the file.
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`).
+        variant: ``"24khz"`` (the default) or ``"48khz"``; with ``model_file_path`` and no variant,
+            the file's own variant (recognised from its first layer).
+        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default
+            ``"mean+std"``.
         embedding: ``"latent"`` (default) or ``"quantized"`` codebook vectors.
         bandwidth: kbit/s for ``embedding="quantized"``: 1.5, 3, 6, 12 or 24 (24 kHz); 3, 6, 12 or 24
             (48 kHz).
@@ -343,25 +409,12 @@ def load_model(
         a `HearModel` with ``sample_rate == 48000``, ``timestamp_embedding_size == 128`` and
         ``scene_embedding_size`` set by ``pooling``.
     """
-    pooling = get_pooling(pooling)  # refuse a bad name before any download
-    encoder = EncodecEncoder(variant, embedding=embedding, bandwidth=bandwidth, chunk_seconds=chunk_seconds)
-    spec = encoder.variant
-    path = resolve_checkpoint(spec.checkpoint, model_file_path, progress=progress)
-    state = load_state_dict(path, what=f"EnCodec {variant}")
-    guessed = _guess_variant(state)
-    hint = (
-        f"It looks like an EnCodec {guessed} file: use load_model(..., variant={guessed!r})."
-        if guessed and guessed != variant
-        else f"Pass an EnCodec {variant} weights file such as {spec.checkpoint.filename}."
+    return FAMILY.load(
+        model_file_path,
+        variant=variant,
+        pooling=pooling,
+        progress=progress,
+        embedding=embedding,
+        bandwidth=bandwidth,
+        chunk_seconds=chunk_seconds,
     )
-    load_matching_weights(
-        encoder.encoder, strip_prefix(state, "encoder."), what=f"EnCodec {variant}", hint=hint
-    )
-    if encoder.quantizer is not None:
-        load_matching_weights(
-            encoder.quantizer,
-            strip_prefix(state, "quantizer."),
-            what=f"the EnCodec {variant} quantizer",
-            hint=hint,
-        )
-    return HearModel(encoder, pooling=pooling)

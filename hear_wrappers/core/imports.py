@@ -21,7 +21,7 @@ import sys
 import types
 from collections.abc import Iterable
 
-__all__ = ["MissingExtraError", "import_isolated", "require"]
+__all__ = ["MissingExtraError", "check_installed", "import_isolated", "require"]
 
 
 class MissingExtraError(ImportError):
@@ -33,6 +33,14 @@ def _missing(package: str, extra: str) -> MissingExtraError:
         f"this model needs the {package!r} package, which is not installed: "
         f"pip install 'hear-wrappers[{extra}]'"
     )
+
+
+def check_installed(modules: Iterable[str], *, extra: str) -> None:
+    """Raise `MissingExtraError` for the first of ``modules`` that is not installed (found without
+    importing it, so a check costs nothing and runs no package's ``__init__``)."""
+    for module in modules:
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            raise _missing(module.split(".")[0], extra)
 
 
 def require(module: str, *, extra: str) -> types.ModuleType:

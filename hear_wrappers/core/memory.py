@@ -11,9 +11,14 @@ for a 10 s call.
 
 `steady_heap` fixes the threshold at 1 MiB, which turns glibc's adjustment off: blocks over 1 MiB
 (activations) are always mapped and unmapped, small ones use the heap. With it the same 600 s call grew
-by 83 MiB. It is applied once per process, by `HearModel`, on glibc only; set
-``HEAR_WRAPPERS_MALLOC=default`` in the environment to leave malloc untouched (e.g. when your program
-uses jemalloc/tcmalloc or tunes glibc itself with ``MALLOC_MMAP_THRESHOLD_``).
+by 83 MiB.
+
+It changes malloc for the whole process, so it is opt-in: hear-wrappers' own command-line tools (the
+embeddings runner, the evaluation, the benchmarks) call it; in your own program call
+``steady_heap()`` once, or set ``HEAR_WRAPPERS_MALLOC=steady`` in the environment (then the first
+`HearModel` applies it, e.g. inside heareval's runner). Constructing a model never changes malloc
+otherwise. ``HEAR_WRAPPERS_MALLOC=default`` (or your own ``MALLOC_MMAP_THRESHOLD_``) keeps malloc
+untouched even where our tools would apply it (e.g. when your program uses jemalloc/tcmalloc).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["MMAP_THRESHOLD_BYTES", "steady_heap"]
+__all__ = ["MMAP_THRESHOLD_BYTES", "steady_heap", "steady_heap_if_asked"]
 
 MMAP_THRESHOLD_BYTES = 1 << 20
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -57,3 +62,10 @@ def steady_heap() -> bool:
     mallopt.restype = ctypes.c_int
     _applied = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
     return _applied
+
+
+def steady_heap_if_asked() -> bool:
+    """`steady_heap` if the environment asks for it (``HEAR_WRAPPERS_MALLOC=steady``); else nothing."""
+    if os.environ.get("HEAR_WRAPPERS_MALLOC", "").lower() != "steady":
+        return False
+    return steady_heap()
