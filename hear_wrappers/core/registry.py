@@ -43,7 +43,7 @@ from hear_wrappers.core.checkpoints import (
 )
 from hear_wrappers.core.imports import check_installed
 from hear_wrappers.core.model import NATIVE_POOLING, FrameEncoder, HearModel
-from hear_wrappers.core.pooling import get_pooling
+from hear_wrappers.core.pooling import Pooling, get_pooling
 
 __all__ = [
     "FAMILY_MODULES",
@@ -195,7 +195,7 @@ class ModelFamily(abc.ABC):
         model_file_path: str | Path = "",
         *,
         variant: str | None = None,
-        pooling: str | None = None,
+        pooling: str | Pooling | None = None,
         progress: bool = True,
         **options: Any,
     ) -> HearModel:

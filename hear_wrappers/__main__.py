@@ -1,0 +1,3 @@
+from hear_wrappers.cli import main
+
+raise SystemExit(main())
