@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s lint tests`` (what CI runs), ``nox -s bench``, ``nox -s demo`` (main job).
+"""Developer sessions: ``nox -s lint tests package`` (what CI runs), ``nox -s bench``, ``nox -s demo``.
 
 Torch is installed first and on its own (``HEAR_WRAPPERS_TORCH``, default ``torch==2.13.0``): a bare
 ``torch`` requirement resolved by pip can pull a build with gigabytes of CUDA packages you may not want.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "package"]
 nox.options.default_venv_backend = "venv"
 
 TORCH = os.environ.get("HEAR_WRAPPERS_TORCH", "torch==2.13.0")
@@ -29,10 +29,47 @@ def install(session: nox.Session, extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, lint and format check."""
+    """ruff (lint and format check) and mypy on the package, which ships ``py.typed``."""
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+#: Run in a fresh venv with only the built wheel installed (no dependencies): the files a user gets.
+WHEEL_CHECK = """
+import importlib.resources, subprocess, sys
+files = importlib.resources.files("hear_wrappers")
+for name in ("py.typed", "data/hear-leaderboard.csv", "nets/__init__.py", "report/__init__.py"):
+    assert files.joinpath(name).is_file(), f"{name} is missing from the wheel"
+import hear_wrappers
+out = subprocess.run(["hear-wrappers", "--version"], capture_output=True, text=True, check=True).stdout
+assert out.split() == ["hear-wrappers", hear_wrappers.__version__], out
+print("wheel OK:", out.strip())
+"""
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, install the wheel alone into a fresh venv, check its files."""
+    import shutil
+    import tempfile
+
+    session.install("build>=1.0")
+    dist = Path(tempfile.mkdtemp(prefix="hear-wrappers-dist-"))
+    session.run("python", "-m", "build", "--sdist", "--wheel", "--outdir", str(dist))
+    wheels = sorted(dist.glob("*.whl"))
+    if len(wheels) != 1 or not list(dist.glob("*.tar.gz")):
+        session.error(
+            f"expected one wheel and one sdist in {dist}, got {sorted(p.name for p in dist.iterdir())}"
+        )
+    venv = dist / "venv"
+    session.run("python", "-m", "venv", str(venv))
+    python = venv / "bin" / "python"
+    session.run(str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheels[0]), external=True)
+    session.run(
+        str(python), "-c", WHEEL_CHECK, external=True, env={"PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    )
+    shutil.rmtree(dist)
 
 
 @nox.session
