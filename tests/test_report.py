@@ -8,6 +8,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 from helpers import installed
@@ -463,6 +465,198 @@ def test_importing_the_report_is_light():
     assert run.stdout.strip() == "[]"
 
 
+# ------------------------------------------------------------------------------------- combinations
+
+CREPE_TINY = "hear_wrappers.crepe-variant=tiny"
+SOUNDSTREAM = "hear_wrappers.soundstream"
+COMBINED = "hear_wrappers.combined-models=crepe-tiny-soundstream"
+ENCODEC = "hear_wrappers.encodec"
+OTHER = "aaa.model"  # first alphabetically, in no group
+ALPHABETICAL = [OTHER, COMBINED, CREPE_TINY, ENCODEC, SOUNDSTREAM]
+GROUPED = [OTHER, CREPE_TINY, SOUNDSTREAM, COMBINED, ENCODEC]
+needs_slugify = pytest.mark.skipif(not installed("slugify"), reason="needs python-slugify (heareval's)")
+
+
+@pytest.fixture()
+def with_combination(tmp_path: Path) -> Path:
+    """Five modules, one combining two others; ESC-50 scored by all, speech commands by all but one
+    member (soundstream)."""
+    root = tmp_path / "embeddings"
+    for index, module in enumerate(ALPHABETICAL):
+        write_task(root, module, "esc50-v2.0.0-full", [0.3 + index / 20])
+        if module != SOUNDSTREAM:
+            write_task(root, module, "speech_commands-v0.0.2-5h", [0.2 + index / 20])
+    return root
+
+
+def test_a_grouped_combination_comes_right_after_its_members(with_combination):
+    scores = collect_scores([with_combination])
+    assert [label for label, _ in compare(scores)[0].scores] == ALPHABETICAL  # no groups: as before
+
+    esc50, speech = compare(scores, groups={COMBINED: [CREPE_TINY, SOUNDSTREAM]})
+    assert [label for label, _ in esc50.scores] == GROUPED
+    assert [label for label, _ in speech.scores] == [OTHER, CREPE_TINY, COMBINED, ENCODEC]
+    assert esc50.combinations == speech.combinations == {COMBINED: (CREPE_TINY, SOUNDSTREAM)}
+    assert dict(esc50.scores)[COMBINED].value == pytest.approx(0.35)  # the scores travel with their labels
+
+
+@needs_slugify
+def test_options_naming_members_make_a_combination(with_combination):
+    scores = collect_scores([with_combination])
+    members = [
+        {
+            "name": "hear_wrappers.crepe",
+            "options": {"variant": "tiny"},
+        },  # heareval's folder: crepe-variant=tiny
+        SOUNDSTREAM,  # a label
+        "hear_wrappers.clap",  # not in the report: left out
+    ]
+    (esc50, _) = compare(scores, options={COMBINED: {"models": members, "hop_ms": 10}, ENCODEC: {}})
+    assert [label for label, _ in esc50.scores] == GROUPED
+    assert esc50.combinations == {COMBINED: (CREPE_TINY, SOUNDSTREAM)}
+
+    # members none of which is in the report (plain hear_wrappers.crepe is not its variant=tiny run):
+    # no combination, alphabetical order
+    (esc50, _) = compare(
+        scores, options={COMBINED: {"models": ["hear_wrappers.clap", "hear_wrappers.crepe"]}}
+    )
+    assert esc50.combinations == {} and [label for label, _ in esc50.scores] == ALPHABETICAL
+
+
+class _FakeRegistry:
+    """The two calls the report makes of ``hear_wrappers.core.registry``, for three families."""
+
+    specs: ClassVar[dict[str, tuple[str, str]]] = {
+        "crepe-tiny": ("crepe", "tiny"),
+        "crepe-full": ("crepe", "full"),
+        "soundstream": ("soundstream", "default"),
+        "clap-630k-best": ("clap", "630k-best"),
+    }
+    families: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "crepe": ("full", ()),
+        "soundstream": ("default", ()),
+        "clap": ("630k-audioset-best", ("checkpoint",)),
+    }
+
+    def get_spec(self, name: str) -> SimpleNamespace:
+        if name not in self.specs:
+            raise ValueError(f"no registered model is named {name!r}")
+        family, variant = self.specs[name]
+        return SimpleNamespace(module=f"hear_wrappers.{family}", variant=variant, family=family)
+
+    def get_family(self, name: str) -> SimpleNamespace:
+        default, aliases = self.families[self.get_spec(name).family]
+        return SimpleNamespace(default_variant=default, variant_aliases=aliases)
+
+
+@needs_slugify
+def test_registered_member_names_find_the_folders_heareval_wrote(monkeypatch):
+    from hear_wrappers.report.groups import find_combinations
+
+    monkeypatch.setitem(sys.modules, "hear_wrappers.core.registry", _FakeRegistry())
+    folders = [
+        "hear_wrappers.crepe-variant=tiny",
+        "hear_wrappers.crepe-pooling=mean-std-variant=tiny",  # slugs in any order; a value holding "-"
+        "hear_wrappers.soundstream",  # the default variant: heareval's folder has no variant slug
+        "hear_wrappers.clap-checkpoint=630k-best",  # the variant under CLAP's other option name
+        "hear_wrappers.combined-models=a",
+        "hear_wrappers.combined-models=b",
+    ]
+    runs = {folder: (folder, Path("/emb")) for folder in folders}
+    options = {
+        "hear_wrappers.combined-models=a": {
+            "models": [
+                {"name": "crepe-tiny", "options": {"pooling": "mean+std"}},
+                "soundstream",
+                "crepe-full",
+            ]
+        },
+        "hear_wrappers.combined-models=b": {"models": ["crepe-tiny", "clap-630k-best", "unregistered"]},
+    }
+    assert find_combinations(runs, options=options) == {
+        "hear_wrappers.combined-models=a": ("hear_wrappers.crepe-pooling=mean-std-variant=tiny", folders[2]),
+        "hear_wrappers.combined-models=b": ("hear_wrappers.crepe-variant=tiny", folders[3]),
+    }
+
+
+def test_order_of_shared_members_and_combinations_of_combinations():
+    from hear_wrappers.report.groups import group_spans, model_order
+
+    shared = {"a+b": ("a", "b"), "a+c": ("a", "c")}
+    order = model_order(["a+c", "c", "b", "a+b", "a", "d"], shared)
+    assert order == ["a", "b", "a+b", "c", "a+c", "d"]  # a member of two is placed with the first
+    assert group_spans(order, shared) == [(0, 2), (3, 4)]
+
+    nested = {"x": ("a+b", "c"), "a+b": ("a", "b")}
+    order = model_order(["x", "c", "a+b", "b", "a"], nested)
+    assert order == ["a", "b", "a+b", "c", "x"]
+    assert group_spans(order, nested) == [(0, 2), (0, 4)]
+    assert group_spans(["a", "a+b"], {"a+b": ("a", "b")}) == [(0, 1)]  # b has no score on this task
+    assert group_spans(["a+b", "d"], {"a+b": ("a", "b")}) == []  # no member beside it: no band
+
+
+def test_combination_errors_name_the_problem(with_combination):
+    from hear_wrappers.report.groups import find_combinations
+
+    scores = collect_scores([with_combination])
+    with pytest.raises(
+        ValueError,
+        match=r"member 'hear_wrappers.crepe' of group .* is not a model in this report; did you mean",
+    ):
+        compare(scores, groups={COMBINED: ["hear_wrappers.crepe", SOUNDSTREAM]})
+    with pytest.raises(ValueError, match="group 'combined' is not a model in this report"):
+        compare(scores, groups={"combined": [CREPE_TINY]})
+    with pytest.raises(
+        ValueError, match=r"options key 'nope' is not a model in this report\. Models: aaa.model, "
+    ):
+        compare(scores, options={"nope": {}})
+    with pytest.raises(ValueError, match="names no members"):
+        compare(scores, groups={COMBINED: []})
+    with pytest.raises(TypeError, match="list of member names, not the string"):
+        compare(scores, groups={COMBINED: CREPE_TINY})
+    with pytest.raises(ValueError, match=r'\["models"\] must be a list of names'):
+        compare(scores, options={COMBINED: {"models": SOUNDSTREAM}})
+    with pytest.raises(ValueError, match=r'a "models" entry must be a model name or \{"name"'):
+        compare(scores, options={COMBINED: {"models": [{"options": {}}]}})
+    runs = {label: (label, Path("/emb")) for label in "abc"}
+    with pytest.raises(ValueError, match="combination 'a' contains itself"):
+        find_combinations(runs, groups={"a": ["b"], "b": ["c", "a"]})
+
+
+@needs_matplotlib
+def test_table_and_figure_group_a_combination_with_its_members(with_combination, tmp_path):
+    scores = collect_scores([with_combination])
+    files = write_report(scores, tmp_path / "out", groups={COMBINED: [CREPE_TINY, SOUNDSTREAM]})
+    lines = files.markdown.read_text().splitlines()
+    assert lines[2] == "| task | metric | " + " | ".join([*GROUPED[:3], "⊕ " + COMBINED, ENCODEC]) + (
+        " | HEAR leaderboard best | OpenL3 |"
+    )
+    assert lines[5].startswith(
+        "| Speech commands 5h (speech_commands-v0.0.2-5h) | accuracy (`top1_acc`) "
+        "| 0.200 | 0.300 | - | 0.250 | 0.350 |"
+    )
+    assert f"- `{COMBINED}` combines `{CREPE_TINY}` and `{SOUNDSTREAM}`" in lines
+
+    bars = json.loads(files.json.read_text())
+    assert [bar["label"] for bar in bars if bar["kind"] == "model"] == [*GROUPED, *GROUPED[:2], *GROUPED[3:]]
+    assert {bar["kind"] for bar in bars} == {"model", "best", "openl3"}  # the same kinds as before
+
+    figure, drawn = draw_figure(compare(scores, groups={COMBINED: [CREPE_TINY, SOUNDSTREAM]}))
+    assert [bar.__dict__ for bar in drawn] == bars
+    esc50, speech = (ax for ax in figure.axes if ax.get_visible())
+    assert len(esc50.patches) == 7 and len(speech.patches) == 6  # the bars only; the band is no patch
+    assert esc50.get_xlim() == speech.get_xlim()  # same bar width in every panel
+    ticks = [tick.get_text() for tick in esc50.get_xticklabels()]
+    assert ticks[3].startswith("⊕ hear_wrappers.") and ticks[3].replace("\n", "") == "⊕ " + COMBINED
+    assert not any(tick.startswith("⊕") for tick in ticks[:3] + ticks[4:])
+    for ax, (first, last) in ((esc50, (1, 3)), (speech, (1, 2))):  # bands behind each group's bars
+        (band,) = ax.collections
+        xs = band.get_paths()[0].vertices[:, 0]
+        assert (xs.min(), xs.max()) == pytest.approx((first - 0.48, last + 0.48))
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend[:6] == [*GROUPED[:3], "⊕ " + COMBINED, ENCODEC, "⊕ combination with its members"]
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 
@@ -475,6 +669,29 @@ def test_cli(embeddings, tmp_path, capsys):
 
     assert report.main([str(tmp_path / "out"), "--out", str(tmp_path / "again")]) == 2
     assert "predictions step, which must run first" in capsys.readouterr().err
+
+
+@needs_matplotlib
+def test_cli_groups_a_combination(with_combination, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert (
+        report.main([str(with_combination), "--out", out, "--group", COMBINED, CREPE_TINY, SOUNDSTREAM]) == 0
+    )
+    heading = "| task | metric | " + " | ".join([*GROUPED[:3], "⊕ " + COMBINED, ENCODEC])
+    assert heading in capsys.readouterr().out
+    if installed("slugify"):
+        members = json.dumps({"models": [{"name": "hear_wrappers.crepe", "options": {"variant": "tiny"}}]})
+        assert report.main([str(with_combination), "--out", out, "--options", COMBINED, members]) == 0
+        assert f"- `{COMBINED}` combines `{CREPE_TINY}`\n" in capsys.readouterr().out
+
+    assert report.main([str(with_combination), "--out", out, "--group", COMBINED, "crepe"]) == 2
+    assert "member 'crepe' of group" in capsys.readouterr().err
+    for bad in (["--group", COMBINED], ["--options", COMBINED, "{models"], ["--options", COMBINED, "[1]"]):
+        with pytest.raises(SystemExit) as exit_:
+            report.main([str(with_combination), "--out", out, *bad])
+        assert exit_.value.code == 2
+    errors = capsys.readouterr().err
+    assert "needs at least one MEMBER" in errors and "not valid" in errors and "must be an object" in errors
 
 
 @needs_matplotlib
