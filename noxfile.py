@@ -16,7 +16,7 @@ nox.options.default_venv_backend = "venv"
 
 TORCH = os.environ.get("HEAR_WRAPPERS_TORCH", "torch==2.13.0")
 #: The extras the test suite exercises.
-TEST_EXTRAS = "encodec,clap,crepe,soundstream,archisound,eval,dev"
+TEST_EXTRAS = "encodec,clap,crepe,soundstream,archisound,eval,distributed,dev"
 #: LAION-CLAP's own code, the reference the CLAP tests compare against. Installed without its
 #: dependencies (numpy < 2, transformers, ...): the tests load only its audio-branch files.
 CLAP_REFERENCE = ("laion-clap==1.1.7", "torchlibrosa==0.1.0")
@@ -88,7 +88,7 @@ def bench(session: nox.Session) -> None:
     Runs every ``benchmarks/bench_*.py``; ``nox -s bench -- --quick`` passes ``--quick`` to each, and
     ``nox -s bench -- encodec`` runs only ``bench_encodec.py``.
     """
-    install(session, "encodec,clap,crepe,soundstream,archisound")
+    install(session, "encodec,clap,crepe,soundstream,archisound,distributed")
     names = [arg for arg in session.posargs if not arg.startswith("-")]
     flags = [arg for arg in session.posargs if arg.startswith("-")]
     scripts = sorted(Path("benchmarks").glob("bench_*.py"))
