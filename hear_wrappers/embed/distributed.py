@@ -172,6 +172,9 @@ class RayEngine:
                 share = cluster_cpus / workers
                 # leave room for decoding tasks: a quarter CPU per replica, in quarter steps
                 cpus_per_worker = max(0.5, math.floor((share - DECODE_CPUS) * 4) / 4)
+                # a replica lives on one node: no more than the largest node has, less decoding's share
+                nodes = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")]
+                cpus_per_worker = min(cpus_per_worker, max(0.5, max(nodes, default=1.0) - DECODE_CPUS))
         self.workers = workers
         self._threads = max(1, round(cpus_per_worker + DECODE_CPUS))
         self._actor_class = ray.remote(_EncoderActor).options(

@@ -119,7 +119,10 @@ class Embedder:
         Returns:
             ``({folder name: output}, seconds spent in the models)``.
         """
-        tensor = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if not audio.flags.writeable:  # e.g. a zero-copy array from Ray's object store
+            audio = audio.copy()
+        tensor = torch.from_numpy(audio)
         outputs: dict[str, np.ndarray | EventOutput] = {}
         start = time.perf_counter()
         with torch.no_grad():
