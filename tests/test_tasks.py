@@ -5,8 +5,10 @@ import hashlib
 import importlib.resources
 import itertools
 import json
+import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,12 @@ from hear_wrappers.tasks import (
 from hear_wrappers.tasks.builder import scene_batch_size
 from hear_wrappers.tasks.synth import Envelope, HarmonicTone, Sound, midi_to_hz
 
-KINDS = ["synth_pitch", "sound_vs_noise", "synth_onsets"]
+KINDS = ["synth_pitch", "sound_vs_noise", "synth_onsets", "sparse_event", "note_order"]
+#: Overrides for the tests that build a kind several times: the long-clip kinds smaller.
+FEW_CLIPS = {
+    "sparse_event": {"clips": 1, "clip_seconds": 8.0},
+    "note_order": {"clips": 1, "clip_seconds": 3.0},
+}
 #: Metric names heareval 2021.1.3 knows (heareval.score.available_scores).
 HEAREVAL_METRICS = {
     "top1_acc",
@@ -138,6 +145,8 @@ def test_leaderboard_analogues_are_leaderboard_columns():
         "NSynth Pitch 5h",
         "GTZAN Music/Speech",
         "DCASE 2016",
+        "FSD50K",
+        "Speech commands 5h",
     }
 
 
@@ -178,9 +187,10 @@ def test_rates_hold_the_same_sound_below_7khz(tmp_path, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_same_seed_gives_identical_bytes_and_another_seed_other_audio(tmp_path, kind):
-    first = build_task(kind, tmp_path / "a", size="tiny", seed=3)
-    again = build_task(kind, tmp_path / "b", size="tiny", seed=3)
-    other = build_task(kind, tmp_path / "c", size="tiny", seed=4)
+    few = FEW_CLIPS.get(kind, {})
+    first = build_task(kind, tmp_path / "a", size="tiny", seed=3, **few)
+    again = build_task(kind, tmp_path / "b", size="tiny", seed=3, **few)
+    other = build_task(kind, tmp_path / "c", size="tiny", seed=4, **few)
     digest = tree_digest(first)
     assert digest == tree_digest(again)
     other_digest = tree_digest(other)
@@ -188,7 +198,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_other_audio(tmp_path, 
     wavs = [path for path in digest if path.endswith(".wav")]
     assert all(digest[path] != other_digest[path] for path in wavs)
     # Adding a rate changes no other file but the metadata; rebuilding replaces the folder in place.
-    both = build_task(kind, tmp_path / "a", size="tiny", seed=3, sample_rates=(48000, 16000))
+    both = build_task(kind, tmp_path / "a", size="tiny", seed=3, sample_rates=(48000, 16000), **few)
     assert both == first
     both_digest = tree_digest(both)
     assert all(both_digest[path] == h for path, h in digest.items() if path != "task_metadata.json")
@@ -259,6 +269,114 @@ def test_pitch_labels_are_midi_pitches_heard_in_the_audio(tiny):
 
             candidates = range(int(label) - 2, int(label) + 3)
             assert max(candidates, key=comb) == int(label), name
+
+
+def test_sparse_event_target_fills_5_to_25_percent_over_a_background_blind_to_the_class():
+    from hear_wrappers.tasks.pooling_kinds import EDGE_S, MIN_OCCURRENCE_S, _sparse_clip, target_spans
+    from hear_wrappers.tasks.synth import REFERENCE_RATE, Noise, Sound
+
+    _, size = resolve_size("sparse_event", "demo", clips={"train": 5, "valid": 1, "test": 1})
+    seconds = size.clip_seconds
+    clips = [clip for clip in TASKS["sparse_event"].generate(size, 0) if clip.split == "train"]
+    fractions, counts = [], set()
+    for clip in clips:
+        spans = target_spans(clip.sound)
+        counts.add(len(spans))
+        assert 1 <= len(spans) <= 3
+        assert spans[0][0] >= EDGE_S and spans[-1][1] <= seconds - EDGE_S
+        assert all(end - start >= MIN_OCCURRENCE_S - 1e-9 for start, end in spans)
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # apart
+        fraction = sum(end - start for start, end in spans) / seconds
+        assert 0.05 <= fraction <= 0.25, (clip.name, fraction)
+        fractions.append(fraction)
+        # The class sound is all that differs from the background, and only inside its spans.
+        background = [c for c in clip.sound.components if isinstance(c, Noise)]
+        target = Sound(clip.sound.components, seconds).mix(REFERENCE_RATE)
+        difference = target - Sound(tuple(background), seconds).mix(REFERENCE_RATE)
+        inside = np.zeros(len(difference), dtype=bool)
+        samples = [
+            (math.ceil(start * REFERENCE_RATE), math.ceil(end * REFERENCE_RATE)) for start, end in spans
+        ]
+        for first, stop in samples:  # the samples whose times lie in [start, end)
+            inside[first:stop] = True
+        assert not difference[~inside].any()
+        # While it sounds, it is 0-12 dB over the steady noise (measured below 8 kHz, rendered here
+        # below 7.6 kHz: that noise is a little quieter, so the ratio only rises).
+        steady = background[0].rms
+        for first, stop in samples:
+            part = difference[first:stop]
+            ratio = np.sqrt(np.mean(part**2)) / steady
+            assert 1.0 - 1e-6 <= ratio <= 10 ** (12 / 20) * 1.01, (clip.name, ratio)
+    assert counts == {1, 2, 3}
+    assert min(fractions) < 0.1 and max(fractions) > 0.2  # the fill is drawn over the whole range
+    assert [clip.labels[0] for clip in clips[:3]] == ["chirp", "clicks", "tone"]
+    # The background is drawn from the clip's name, never its class: any label, the same noises.
+    for label in ("chirp", "tone"):
+        other = _sparse_clip(0, "train-0002", label, size)
+        noises = [c for c in other.components if isinstance(c, Noise)]
+        assert noises == [c for c in clips[2].sound.components if isinstance(c, Noise)]
+
+
+def test_note_order_classes_are_orders_of_the_same_notes():
+    from hear_wrappers.tasks.pooling_kinds import _melody, note_order_labels
+    from hear_wrappers.tasks.spec import clip_rng
+    from hear_wrappers.tasks.synth import HarmonicTone
+
+    tiny = TASKS["note_order"].sizes["tiny"]
+    labels = note_order_labels(tiny)
+    assert len(labels) == 6 and {"low-mid-high", "high-mid-low", "mid-low-high"} <= set(labels)
+    two = TaskSize(4.0, tiny.clips, {**tiny.options, "notes": 2})
+    assert note_order_labels(two) == ["low-high", "high-low"]
+    with pytest.raises(ValueError, match="plays 2 or 3 notes"):
+        note_order_labels(TaskSize(4.0, tiny.clips, {**tiny.options, "notes": 4}))
+
+    # Every order of one clip's random draws: the same notes (pitch, length, timbre), noise and level.
+    sounds = {
+        order: _melody(clip_rng(0, "note_order", "train-0000"), order, tiny)
+        for order in itertools.permutations(range(3))
+    }
+    reference = None
+    for order, sound in sounds.items():
+        notes = [c for c in sound.components if isinstance(c, HarmonicTone)]
+        played = sorted(notes, key=lambda note: note.envelope.onset_s)
+        pitches = sorted(note.f0_hz for note in notes)
+        assert [pitches.index(note.f0_hz) for note in played] == list(order)  # the label's order
+        assert all(a.envelope.end_s <= b.envelope.onset_s for a, b in itertools.pairwise(played))
+        # Each note as it is, but for where it starts.
+        signature = sorted(
+            (replace(note, envelope=replace(note.envelope, onset_s=0.0)) for note in notes),
+            key=lambda note: note.f0_hz,
+        )
+        (noise,) = [c for c in sound.components if not isinstance(c, HarmonicTone)]
+        # The level is measured on the sampled melody: notes on other sample offsets move it by ~1e-7.
+        levels = np.array([sound.gain, noise.rms])
+        if reference is not None:
+            assert signature == reference[0] and replace(noise, rms=0) == replace(reference[1], rms=0)
+            np.testing.assert_allclose(levels, reference[2], rtol=1e-6)
+        reference = (signature, noise, levels)
+        span = (played[-1].envelope.end_s - played[0].envelope.onset_s) / tiny.clip_seconds
+        assert 0.6 - 1e-9 <= span <= 0.9 + 1e-9
+
+    # Same frame statistics, different order: whole-clip spectra agree, first halves do not.
+    def log_spectra(sound):
+        audio = sound.render(16000)
+        frames = np.lib.stride_tricks.sliding_window_view(audio, 512)[::256] * np.hanning(512)
+        return np.log(np.abs(np.fft.rfft(frames)) ** 2 + 1e-10)
+
+    rising, falling = log_spectra(sounds[(0, 1, 2)]), log_spectra(sounds[(2, 1, 0)])
+    half = len(rising) // 2
+    whole = np.abs(rising.mean(0) - falling.mean(0)).mean()
+    first_half = np.abs(rising[:half].mean(0) - falling[:half].mean(0)).mean()
+    assert whole < 0.25 * first_half, (whole, first_half)
+
+    # The built task: labels name the order its notes are played in.
+    for clip in TASKS["note_order"].generate(tiny, 0):
+        notes = sorted(
+            (c for c in clip.sound.components if isinstance(c, HarmonicTone)),
+            key=lambda n: n.envelope.onset_s,
+        )
+        ranks = [sorted(n.f0_hz for n in notes).index(n.f0_hz) for n in notes]
+        assert "-".join(("low", "mid", "high")[r] for r in ranks) == clip.labels[0]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ All renders return float64 ``[n_samples]``; `Sound.render` sums its components a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -273,19 +274,13 @@ class Noise:
     envelope: Envelope | None = None
 
     def coefficients(self) -> np.ndarray:
-        """Complex amplitude of the sinusoid at ``k / period_s`` Hz for k = 0 ... up to 24 kHz."""
-        count = math.floor(MAX_NYQUIST_HZ * self.period_s) + 1
-        rng = np.random.default_rng(self.seed)
-        coefficients = rng.standard_normal(count) + 1j * rng.standard_normal(count)
-        frequencies = np.arange(count) / self.period_s
-        shape = np.zeros(count)
-        audible = frequencies >= max(self.lowcut_hz, 1 / self.period_s)
-        shape[audible] = frequencies[audible] ** (-self.exponent / 2)
-        coefficients *= shape
-        # With the unscaled inverse FFT used in `render`, bin k becomes 2 |c_k| cos(...): power 2 |c_k|^2.
-        common = frequencies < COMMON_BAND_HZ
-        power = 2 * np.sum(np.abs(coefficients[common]) ** 2)
-        return coefficients * (self.rms / math.sqrt(power))
+        """Complex amplitude of the sinusoid at ``k / period_s`` Hz for k = 0 ... up to 24 kHz (read-only).
+
+        Drawing them is most of a long clip's synthesis time (720k pairs for 30 s), and a clip is
+        rendered several times (at `REFERENCE_RATE` to limit its peak, then at each rate built), so
+        the last few noises' coefficients are kept.
+        """
+        return _noise_coefficients(self.seed, self.period_s, self.rms, self.exponent, self.lowcut_hz)
 
     def render(self, sample_rate: int, n: int) -> np.ndarray:
         """``[n]`` samples at ``sample_rate`` Hz: the sinusoids below 95% of its Nyquist frequency."""
@@ -297,9 +292,33 @@ class Noise:
         keep = min(len(coefficients), below_limit, (n - 1) // 2 + 1)
         spectrum[:keep] = coefficients[:keep]
         out = np.fft.irfft(spectrum, n=n, norm="forward")
-        if self.envelope is not None:
-            out *= self.envelope(np.arange(n, dtype=np.float64) / sample_rate)
+        if self.envelope is not None:  # 0 outside its span: evaluated only where it is not
+            i0, i1 = _span(self.envelope.onset_s, self.envelope.end_s, sample_rate, n)
+            out[:i0] = 0.0
+            out[i1:] = 0.0
+            out[i0:i1] *= self.envelope(np.arange(i0, i1, dtype=np.float64) / sample_rate)
         return out
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_coefficients(
+    seed: int, period_s: float, level: float, exponent: float, lowcut_hz: float
+) -> np.ndarray:
+    """`Noise.coefficients` of these parameters, read-only (at most 8 kept: 92 MB for 30 s noises)."""
+    count = math.floor(MAX_NYQUIST_HZ * period_s) + 1
+    rng = np.random.default_rng(seed)
+    coefficients = rng.standard_normal(count) + 1j * rng.standard_normal(count)
+    frequencies = np.arange(count) / period_s
+    shape = np.zeros(count)
+    audible = frequencies >= max(lowcut_hz, 1 / period_s)
+    shape[audible] = frequencies[audible] ** (-exponent / 2)
+    coefficients *= shape
+    # With the unscaled inverse FFT used in `render`, bin k becomes 2 |c_k| cos(...): power 2 |c_k|^2.
+    common = frequencies < COMMON_BAND_HZ
+    power = 2 * np.sum(np.abs(coefficients[common]) ** 2)
+    out = coefficients * (level / math.sqrt(power))
+    out.flags.writeable = False
+    return out
 
 
 Component = HarmonicTone | Chirp | ClickTrain | Noise
@@ -331,21 +350,28 @@ class Sound:
         """The clip at ``sample_rate`` Hz: float64 ``[round(seconds * sample_rate)]`` in [-1, 1]."""
         return np.clip(self.mix(sample_rate), -1.0, 1.0)
 
-    def limited(self, peak: float = 0.5) -> Sound:
+    def limited(self, peak: float = 0.5, *, component_sum: np.ndarray | None = None) -> Sound:
         """This sound, turned down if needed so that its peak at `REFERENCE_RATE` is at most ``peak``.
 
         The decision depends on the parameters only (never on the rates built). Peaks between the
         samples of a lower rate can be higher, by up to 4 dB for the components used here, so 0.5
         keeps every rate below 0.8.
+
+        Args:
+            peak: the highest magnitude allowed at `REFERENCE_RATE`.
+            component_sum: the components rendered at `REFERENCE_RATE` and summed in order, before
+                ``gain``, if the caller has them already (a generator that measured them); else they
+                are rendered here.
         """
-        highest = float(np.max(np.abs(self.mix(REFERENCE_RATE)), initial=0.0))
+        mix = self.mix(REFERENCE_RATE) if component_sum is None else self.gain * component_sum
+        highest = float(np.max(np.abs(mix), initial=0.0))
         if highest <= peak:
             return self
         return Sound(self.components, self.seconds, self.gain * peak / highest)
 
 
 def rms(signal: np.ndarray, start_s: float = 0.0, end_s: float = math.inf, sample_rate: int = REFERENCE_RATE):
-    """RMS of ``signal`` (at ``sample_rate`` Hz) over ``[start_s, end_s)``, linear."""
-    i0, i1 = _span(start_s, end_s, sample_rate, len(signal))
+    """RMS of ``signal`` (at ``sample_rate`` Hz) over ``[start_s, end_s)`` (default: all of it), linear."""
+    i0, i1 = _span(start_s, min(end_s, len(signal) / sample_rate), sample_rate, len(signal))
     part = signal[i0:i1]
     return float(np.sqrt(np.mean(part**2))) if len(part) else 0.0
