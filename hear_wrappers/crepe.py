@@ -243,9 +243,9 @@ class CrepeFamily(ModelFamily):
     def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
         network = CrepeNetwork(VARIANTS[spec.variant].channels)
         for module in network.modules():  # trained batch norms hold statistics, not the defaults
-            if isinstance(module, nn.BatchNorm2d):
+            if isinstance(module, nn.BatchNorm2d) and module.running_mean is not None:
                 module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
+                module.running_var.uniform_(0.5, 1.5)  # type: ignore[union-attr]  # set with the mean
         path = folder / spec.weights.filename
         torch.save(network.state_dict(), path)
         return path

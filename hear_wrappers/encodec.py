@@ -218,8 +218,9 @@ class EncodecEncoder(FrameEncoder):
         self.bandwidth = bandwidth
         self.chunk_seconds = chunk_seconds
         parts = build_encodec_modules(variant)
-        self.encoder = parts["encoder"]
-        self.quantizer = parts["quantizer"] if embedding == "quantized" else None
+        # EnCodec's SEANetEncoder and ResidualVectorQuantizer (the encodec package ships no types).
+        self.encoder: Any = parts["encoder"]
+        self.quantizer: Any = parts["quantizer"] if embedding == "quantized" else None
         self.resample_factor = SAMPLE_RATE // self.variant.native_rate  # 2 or 1
         self._julius = require("julius", extra="encodec") if self.resample_factor > 1 else None
         hop = self.variant.hop * self.resample_factor
@@ -295,9 +296,10 @@ class EncodecEncoder(FrameEncoder):
 
     def _encode_segments(self, audio: torch.Tensor) -> torch.Tensor:
         n_sounds, n_samples = audio.shape
-        segment = round(self.variant.segment_seconds * self.variant.native_rate)
+        segment_seconds = self.variant.segment_seconds or 1.0  # set for every segmented variant
+        segment = round(segment_seconds * self.variant.native_rate)
         n_full = n_samples // segment
-        per_forward = max(1, round(self.chunk_seconds / self.variant.segment_seconds))  # segments
+        per_forward = max(1, round(self.chunk_seconds / segment_seconds))  # segments
         pieces = []
         if n_full:
             segments = audio[:, : n_full * segment].reshape(n_sounds * n_full, segment)

@@ -72,11 +72,11 @@ def install_tensorflow_stub() -> bool:
     class Module:  # no torch model is an instance of this
         """Stand-in for ``tf.Module``."""
 
-    stub.Module = Module
-    stub.float32 = "float32"
     # heareval refuses to start when torch sees a GPU that TensorFlow does not; this stand-in uses
     # torch's devices, so it reports the same.
-    stub.test = types.SimpleNamespace(is_gpu_available=lambda *args, **kwargs: torch.cuda.is_available())
+    gpu_test = types.SimpleNamespace(is_gpu_available=lambda *args, **kwargs: torch.cuda.is_available())
+    for name, value in (("Module", Module), ("float32", "float32"), ("test", gpu_test)):
+        setattr(stub, name, value)
     sys.modules["tensorflow"] = stub
     return True
 
