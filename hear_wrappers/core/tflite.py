@@ -44,7 +44,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ __all__ = [
     "RUNTIMES",
     "TFLiteAudioSpec",
     "TFLiteEncoder",
+    "TFLiteFile",
     "load_interpreter_class",
     "read_tflite",
 ]
@@ -112,6 +113,24 @@ def read_tflite(path: str | os.PathLike[str], *, what: str) -> bytes:
             f"this one starts with {content[:8]!r}): pass the {what} .tflite file."
         )
     return content
+
+
+@dataclass(frozen=True)
+class TFLiteFile:
+    """A ``.tflite`` file read into memory (what a TFLite model family's ``read`` returns).
+
+    Attributes:
+        path: where it was read from (for messages, and for companion files kept beside it).
+        content: its bytes, checked to be a TFLite flatbuffer (see `read_tflite`).
+    """
+
+    path: Path
+    content: bytes = field(repr=False)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], *, what: str) -> TFLiteFile:
+        """Read and check ``path`` (see `read_tflite`)."""
+        return cls(Path(path), read_tflite(path, what=what))
 
 
 @dataclass(frozen=True)
