@@ -30,16 +30,20 @@ signal locally, and their spread over time keeps how it changes; any registered 
 chosen with ``pooling=``.
 
 Weights: Google's files from the google/lyra repository at tag v1.3.2, Apache License 2.0, verified
-against their sha256 and cached (see `hear_wrappers.core.checkpoints`).
+against their sha256 and cached (see `hear_wrappers.core.checkpoints`). The registry names the model
+``soundstream-lyra-v1.3.2``; ``write_random_weights`` writes a stand-in with random weights and the same
+interface (see `SoundStreamFamily.write_random_weights`), for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from hear_wrappers.core.checkpoints import (
     Checkpoint,
@@ -47,15 +51,26 @@ from hear_wrappers.core.checkpoints import (
     CheckpointMismatchError,
     resolve_checkpoint,
 )
+from hear_wrappers.core.imports import MissingExtraError
 from hear_wrappers.core.model import HearModel, get_scene_embeddings, get_timestamp_embeddings
-from hear_wrappers.core.pooling import Pooling, get_pooling
-from hear_wrappers.core.tflite import TFLiteAudioSpec, TFLiteEncoder, read_tflite
+from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.registry import ModelFamily, ModelSpec
+from hear_wrappers.core.tflite import (
+    RUNTIMES,
+    TFLiteAudioSpec,
+    TFLiteEncoder,
+    TFLiteFile,
+    load_interpreter_class,
+    read_tflite,
+)
 
 __all__ = [
     "BITRATES",
     "ENCODER_CHECKPOINT",
     "ENCODER_SPEC",
+    "FAMILY",
     "QUANTIZER_CHECKPOINT",
+    "SAMPLE_RATE",
     "SoundStreamEncoder",
     "get_scene_embeddings",
     "get_timestamp_embeddings",
@@ -68,9 +83,16 @@ EMBEDDING_SIZE = 64
 FRAME_RATE = SAMPLE_RATE // FRAME_SAMPLES
 #: Lyra's bitrates (bits per second) and the number of 4-bit quantizers each one transmits per frame.
 BITRATES: dict[int, int] = {3200: 16, 6000: 30, 9200: 46}
+#: Lyra's quantizer: codebooks (one per 4-bit quantizer) of 16 vectors.
+MAX_QUANTIZERS, CODEBOOK_SIZE, BITS_PER_QUANTIZER = 46, 16, 4
+#: The registry's variant name: the Lyra release the files come from.
+VARIANT = "lyra-v1.3.2"
+#: Lyra's name for the quantizer file, looked for beside the encoder file.
+QUANTIZER_FILE = "quantizer.tflite"
 
 _LYRA_RAW = "https://raw.githubusercontent.com/google/lyra/v1.3.2/lyra/model_coeffs/"
 _LICENSE = "Apache-2.0"
+_EXTRA = "soundstream"
 
 ENCODER_CHECKPOINT = Checkpoint(
     name="lyra_soundstream_encoder",
@@ -198,7 +220,7 @@ class SoundStreamEncoder(TFLiteEncoder):
         runtime: str = "auto",
         name: str = ENCODER_SPEC.name,
     ) -> None:
-        _check_options(embedding, bitrate)
+        check_options(embedding=embedding, bitrate=bitrate)
         spec = dataclasses.replace(ENCODER_SPEC, name=name)
         super().__init__(encoder_content, spec, runtime=runtime, workers=workers, extra="soundstream")
         if self.embedding_size != EMBEDDING_SIZE:
@@ -226,29 +248,154 @@ class SoundStreamEncoder(TFLiteEncoder):
         return f"embedding={self.embedding!r}{quantized}, " + super().extra_repr()
 
 
-def _check_options(embedding: str, bitrate: int) -> None:
+def check_options(
+    *,
+    embedding: str,
+    bitrate: int,
+    quantizer_file_path: str = "",
+    workers: int | None = None,
+    runtime: str = "auto",
+) -> None:
+    """Refuse bad `load_model` options with a `ValueError` that names the fix (no file is touched).
+
+    ``quantizer_file_path`` is only read with ``embedding="quantized"`` (and ignored otherwise).
+    """
     if embedding not in ("latent", "quantized"):
         raise ValueError(f"embedding must be 'latent' or 'quantized', got {embedding!r}.")
     if embedding == "quantized" and bitrate not in BITRATES:
         raise ValueError(f"Lyra's bitrates are {list(BITRATES)} bit/s, got {bitrate!r}.")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}.")
+    if runtime != "auto" and runtime not in RUNTIMES:
+        raise ValueError(f"unknown TFLite runtime {runtime!r}: choose 'auto' or one of {list(RUNTIMES)}.")
 
 
-def _quantizer_path(quantizer_file_path: str, model_file_path: str, progress: bool) -> Path:
-    """The quantizer: the path given, else ``quantizer.tflite`` beside the encoder file, else the
-    official file (cached download)."""
+def _quantizer_path(quantizer_file_path: str, encoder_path: Path) -> Path:
+    """The quantizer: the path given, else Lyra's ``quantizer.tflite`` beside the encoder file, else
+    the official file (cached download)."""
     if quantizer_file_path:
         return resolve_checkpoint(QUANTIZER_CHECKPOINT, quantizer_file_path)
-    if model_file_path:
-        beside = Path(model_file_path).expanduser().parent / "quantizer.tflite"
-        if beside.is_file():
-            return beside
-    return resolve_checkpoint(QUANTIZER_CHECKPOINT, progress=progress)
+    beside = encoder_path.parent / QUANTIZER_FILE
+    if beside.is_file():
+        return beside
+    return resolve_checkpoint(QUANTIZER_CHECKPOINT, extra=_EXTRA)
+
+
+#: The one released encoder.
+SPECS = (
+    ModelSpec(
+        family="soundstream",
+        variant=VARIANT,
+        description="Google's SoundStream encoder from Lyra 1.3.2 (TFLite, causal, streaming), 50 Hz",
+        sample_rate=SAMPLE_RATE,
+        frame_hop_ms=1000 * FRAME_SAMPLES / SAMPLE_RATE,
+        frame_size=EMBEDDING_SIZE,
+        default_pooling="mean+std",
+        weights=ENCODER_CHECKPOINT,
+        extra=_EXTRA,
+    ),
+)
+
+
+class SoundStreamFamily(ModelFamily):
+    """Lyra's SoundStream encoder (and quantizer), run by a TFLite runtime."""
+
+    name = "soundstream"
+    title = "SoundStream"
+    extra = _EXTRA
+    default_variant = VARIANT
+
+    def check_options(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+        check_options(**options)
+        load_interpreter_class(options.get("runtime", "auto"), extra=self.extra)  # installed?
+
+    def read(self, spec: ModelSpec, path: Path) -> TFLiteFile:
+        """The encoder file's bytes (checked to be a TFLite model), and its path."""
+        return TFLiteFile.read(path, what="SoundStream encoder (soundstream_encoder.tflite)")
+
+    def identify(self, weights: TFLiteFile) -> tuple[str, ...]:
+        """``(VARIANT,)`` if the model has SoundStream's interface (one float32 input of 320 samples,
+        a first output of 64 values), else ()."""
+        try:
+            interpreter = load_interpreter_class("auto", extra=self.extra)[1](model_content=weights.content)
+        except (MissingExtraError, ValueError, RuntimeError):
+            return ()
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+        fits = (
+            len(inputs) == 1
+            and math.prod(inputs[0]["shape"]) == FRAME_SAMPLES
+            and np.dtype(inputs[0]["dtype"]) == np.float32
+            and bool(outputs)
+            and math.prod(outputs[0]["shape"]) == EMBEDDING_SIZE
+        )
+        return (VARIANT,) if fits else ()
+
+    def build(self, spec: ModelSpec, weights: TFLiteFile, options: dict[str, Any]) -> SoundStreamEncoder:
+        quantizer_content = None
+        if options["embedding"] == "quantized":
+            path = _quantizer_path(options["quantizer_file_path"], weights.path)
+            quantizer_content = read_tflite(path, what="Lyra quantizer (quantizer.tflite)")
+        return SoundStreamEncoder(
+            weights.content,
+            quantizer_content,
+            embedding=options["embedding"],
+            bitrate=options["bitrate"],
+            workers=options["workers"],
+            runtime=options["runtime"],
+            name=f"the SoundStream encoder {str(weights.path)!r}",
+        )
+
+    def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
+        """A stand-in for Lyra's encoder and quantizer with random weights, written under their file
+        names: ``lyra-v1.3.2-soundstream_encoder.tflite`` and, beside it, ``quantizer.tflite``.
+
+        The encoder has the real one's interface (``serving_default``: ``input_audio`` ``[1, 320]``
+        float32 -> ``output_0`` ``[1, 1, 64]``) and state mechanism: five causal streaming convolutions
+        (1 -> 32 -> 64 -> 128 -> 128 -> 64 channels, strides 4, 4, 4, 5, 1, leaky ReLU between them), each
+        keeping its past input in a resource variable that a ``CALL_ONCE`` subgraph sets to zeros, as
+        Lyra's 14 streaming convolutions do. The quantizer is a residual vector quantizer with Lyra's
+        ``encode``/``decode`` signatures: 46 codebooks of 16 random vectors (4 bits each).
+        Weights come from torch's generator (the registry seeds it).
+        """
+        from hear_wrappers.core.tflite_writer import (
+            StreamingConv,
+            write_residual_quantizer,
+            write_streaming_encoder,
+        )
+
+        shapes = ((1, 32, 8, 4), (32, 64, 8, 4), (64, 128, 8, 4), (128, 128, 10, 5), (128, 64, 1, 1))
+        layers = []
+        for index, (n_in, n_out, kernel, stride) in enumerate(shapes):
+            last = index == len(shapes) - 1
+            gain = 1.0 if last else 2.0 / (1 + 0.2**2)  # He initialisation for a leaky ReLU of slope 0.2
+            weights = torch.randn(n_out, n_in, kernel) * math.sqrt(gain / (n_in * kernel))
+            bias = torch.randn(n_out) * 0.01
+            layers.append(StreamingConv(weights.numpy(), bias.numpy(), stride, None if last else 0.2))
+        path = write_streaming_encoder(
+            folder / spec.weights.filename,
+            layers,
+            frame_samples=FRAME_SAMPLES,
+            output_shape=(1, 1, EMBEDDING_SIZE),
+        )
+        # The nearest of 16 random vectors of scale s to a residual r (64-d) shortens it only if s is small
+        # against it: ||r - c||^2 ~ ||r||^2 + 64 s^2 - 2 * 1.77 s ||r|| (1.77: the largest of 16 normal
+        # draws), best for s ~ 1.77 ||r|| / 64, which removes ~5 % of the residual's energy per stage.
+        # For this encoder's frames on noise at +-0.5 (||r|| ~ 2) that is s ~ 0.05, shrinking by
+        # sqrt(0.95) per stage, so that more quantizers (higher bitrates) come closer to the frames.
+        scales = 0.05 * 0.975 ** torch.arange(MAX_QUANTIZERS, dtype=torch.float32)
+        codebooks = torch.randn(MAX_QUANTIZERS, CODEBOOK_SIZE, EMBEDDING_SIZE) * scales[:, None, None]
+        write_residual_quantizer(folder / QUANTIZER_FILE, codebooks.numpy(), bits=BITS_PER_QUANTIZER)
+        return path
+
+
+FAMILY = SoundStreamFamily(SPECS)
 
 
 def load_model(
     model_file_path: str = "",
     *,
-    pooling: str | Pooling = "mean+std",
+    variant: str | None = None,
+    pooling: str | Pooling | None = None,
     embedding: Embedding = "latent",
     bitrate: int = 9200,
     quantizer_file_path: str = "",
@@ -260,45 +407,42 @@ def load_model(
 
     Args:
         model_file_path: ``soundstream_encoder.tflite`` (Lyra 1.3.2's, or another with the same
-            interface); empty to download Google's file from google/lyra v1.3.2 into the cache.
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`).
+            interface), or a folder holding ``lyra-v1.3.2-soundstream_encoder.tflite``; empty to download
+            Google's file from google/lyra v1.3.2 into the cache.
+        variant: ``"lyra-v1.3.2"``, the only one (the registry's ``soundstream-lyra-v1.3.2``).
+        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default
+            ``"mean+std"``.
         embedding: ``"latent"`` (default): the encoder's frames; ``"quantized"``: the sum of the
             codebook vectors of Lyra's residual quantizer at ``bitrate``.
         bitrate: 3200, 6000 or 9200 (default) bit/s, for ``embedding="quantized"``.
         quantizer_file_path: Lyra's ``quantizer.tflite``, for ``"quantized"``; empty for the
-            ``quantizer.tflite`` beside ``model_file_path`` if there is one, else Google's file (cached
+            ``quantizer.tflite`` beside the encoder file if there is one, else Google's file (cached
             download).
         workers: clips of a batch encoded in parallel, each on its own interpreter; ``None`` for
             ``torch.get_num_threads()``. Results do not depend on it.
         runtime: ``"auto"`` (``ai-edge-litert``, else ``tflite-runtime``), ``"ai_edge_litert"`` or
             ``"tflite_runtime"``.
-        progress: show a progress bar while downloading.
+        progress: show a progress bar while downloading the encoder.
 
     Returns:
         a `HearModel` with ``sample_rate == 16000``, ``timestamp_embedding_size == 64`` and
         ``scene_embedding_size`` set by ``pooling`` (128 for the default ``mean+std``).
 
     Raises:
+        ValueError: a bad option (before any file is read).
         MissingExtraError: no TFLite runtime: ``pip install 'hear-wrappers[soundstream]'``.
         CheckpointUnavailableError: the file is missing or cannot be downloaded.
         CheckpointError: the file is not a TFLite model, or the download fails its checksum.
         CheckpointMismatchError: a TFLite model whose input or output is not SoundStream's.
     """
-    pooling = get_pooling(pooling)  # refuse bad options before any download
-    _check_options(embedding, bitrate)
-    encoder_path = resolve_checkpoint(ENCODER_CHECKPOINT, model_file_path, progress=progress)
-    encoder_content = read_tflite(encoder_path, what="SoundStream encoder (soundstream_encoder.tflite)")
-    quantizer_content = None
-    if embedding == "quantized":
-        path = _quantizer_path(quantizer_file_path, model_file_path, progress)
-        quantizer_content = read_tflite(path, what="Lyra quantizer (quantizer.tflite)")
-    encoder = SoundStreamEncoder(
-        encoder_content,
-        quantizer_content,
+    return FAMILY.load(
+        model_file_path,
+        variant=variant,
+        pooling=pooling,
+        progress=progress,
         embedding=embedding,
         bitrate=bitrate,
+        quantizer_file_path=quantizer_file_path,
         workers=workers,
         runtime=runtime,
-        name=f"the SoundStream encoder {str(encoder_path)!r}",
     )
-    return HearModel(encoder, pooling=pooling)
