@@ -245,7 +245,8 @@ def alignment(source: Grid, target: Grid) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if source.count < 1 or target.count < 1:
         raise ValueError(f"both grids need frames, got {source.count} and {target.count}.")
-    centres = target.first + torch.arange(target.count, dtype=torch.float64) * target.hop
+    numbers = torch.arange(target.count, dtype=torch.float64)
+    centres = target.first + numbers * target.hop
     last = source.count - 1
     if source.hop > target.hop:
         position = ((centres - source.first) / source.hop).clamp(0, last)
@@ -254,7 +255,8 @@ def alignment(source: Grid, target: Grid) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.stack([lower, (lower + 1).clamp(max=last)], dim=1).long()
         weight = torch.stack([1 - fraction, fraction], dim=1)
         return index, weight
-    starts, ends = centres - target.hop / 2, centres + target.hop / 2
+    # Spans computed as the source's are, so that a source on the target's grid gets weights exactly 1.
+    starts, ends = target.first + (numbers - 0.5) * target.hop, target.first + (numbers + 0.5) * target.hop
     taps = math.ceil(target.hop / source.hop) + 2
     lowest = ((starts - source.first) / source.hop - 0.5).floor()
     candidates = lowest[:, None] + torch.arange(taps, dtype=torch.float64)  # [T, K] frame numbers
