@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -330,6 +330,7 @@ class CombinedEncoder(FrameEncoder):
         if len(members) < 2 or len(members) != len(names):
             raise ValueError(f"a combination needs two or more members with names, got {len(members)}.")
         self.members = nn.ModuleList(members)
+        self._models: list[HearModel] = list(members)  # the same modules, typed
         self.names = tuple(names)
         self.normalize = normalize
         rate = sample_rate or max(m.sample_rate for m in members)
@@ -355,6 +356,7 @@ class CombinedEncoder(FrameEncoder):
         self.embedding_size = sum(m.timestamp_embedding_size for m in members)
         self.clip_embedding_size = sum(m.scene_embedding_size for m in members)
         self.min_samples = max(-(-m.encoder.min_samples * rate // m.sample_rate) for m in members)
+        self.member_rates = tuple(m.sample_rate for m in members)
         self.block_sizes = tuple(m.timestamp_embedding_size for m in members)
         self.clip_block_sizes = tuple(m.scene_embedding_size for m in members)
 
@@ -366,11 +368,11 @@ class CombinedEncoder(FrameEncoder):
         """Length of a member's copy of a clip of ``n_samples``: ``floor(n * member rate / rate)``."""
         return n_samples * member.sample_rate // self.timing.sample_rate
 
-    def _by_rate(self, audio: torch.Tensor):
-        """``(rate, audio at rate, [member indices])`` per distinct member rate, one copy at a time."""
+    def _by_rate(self, audio: torch.Tensor) -> Iterator[tuple[torch.Tensor, list[int]]]:
+        """``(audio at a member rate, [indices of the members at that rate])``, one copy at a time."""
         rates: dict[int, list[int]] = {}
-        for i, member in enumerate(self.members):
-            rates.setdefault(member.sample_rate, []).append(i)
+        for i, member_rate in enumerate(self.member_rates):
+            rates.setdefault(member_rate, []).append(i)
         for rate, indices in rates.items():
             if rate == self.timing.sample_rate:
                 yield audio, indices
@@ -391,12 +393,13 @@ class CombinedEncoder(FrameEncoder):
         offsets = [0, *torch.tensor(self.block_sizes).cumsum(0).tolist()]
         for member_audio, indices in self._by_rate(audio):
             for i in indices:
-                member = self.members[i]
+                member = self._models[i]
                 timing = member.encoder.timing
                 frames = member.encoder(member_audio)[
                     :, : timing.frames_within(member_audio.shape[1])
                 ].float()
-                source = Grid(*self._grids[i], frames.shape[1])
+                hop, first = self._grids[i]
+                source = Grid(hop, first, frames.shape[1])
                 aligned = align_frames(frames, *alignment(source, target))
                 del frames
                 out[:, :, offsets[i] : offsets[i + 1]] = _normalize(
@@ -406,11 +409,11 @@ class CombinedEncoder(FrameEncoder):
 
     def embed_clips(self, audio: torch.Tensor) -> torch.Tensor:
         """``[B, clip_embedding_size]``: each member's own clip embedding, normalised, concatenated."""
-        out = audio.new_empty(audio.shape[0], self.clip_embedding_size)
+        out = audio.new_empty(audio.shape[0], sum(self.clip_block_sizes))
         offsets = [0, *torch.tensor(self.clip_block_sizes).cumsum(0).tolist()]
         for member_audio, indices in self._by_rate(audio):
             for i in indices:
-                clips = self.members[i].scene_embeddings(member_audio)
+                clips = self._models[i].scene_embeddings(member_audio)
                 out[:, offsets[i] : offsets[i + 1]] = _normalize(clips, self.normalize, len(self.members))
         return out
 
