@@ -49,7 +49,7 @@ from _measure import (  # the helper sits next to this script, not in a package
 from hear_wrappers import archisound
 from hear_wrappers.core.model import HearModel
 
-SAMPLE_RATE = archisound.HEAR_SAMPLE_RATE
+SAMPLE_RATE = archisound.SAMPLE_RATE
 METHODS = ("bare", "timestamp", "scene")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 WRAPPER_TARGET = 1.05  # wrapper time / bare time

@@ -35,34 +35,33 @@ pass; what differs is only that GroupNorm statistics come from the chunk and its
 clip's length. The placement of the strided stages is read from the weights (see `load_model`).
 
 Weights: the official ``pytorch_model.bin`` of the Hugging Face hub repository
-``archinetai/<variant>`` at the commit that the ``archisound`` package pins, downloaded once with
-``huggingface_hub`` into its cache (``$HEAR_WRAPPERS_CACHE/huggingface`` when that is set), or a local
-file or snapshot folder given as ``model_file_path``. It is read with ``torch.load(weights_only=True,
-mmap=True)``, so only the encoder's tensors are read into memory. The model code is audio-diffusion-pytorch
-0.0.92's ``STFT`` and audio-encoders-pytorch's ``Encoder1d``, loaded without their packages' ``__init__``
-and without torchaudio (see `hear_wrappers.core.imports.import_isolated`). See ``docs/archisound.md``
-for which parts of the configuration are confirmed by published sources.
+``archinetai/<variant>`` at the commit that the ``archisound`` package pins (a `Checkpoint` with
+``hub_repo``/``hub_revision``), downloaded once with ``huggingface_hub`` into its cache
+(``$HEAR_WRAPPERS_CACHE/huggingface`` when that is set), or a local file or snapshot folder given as
+``model_file_path``. A local file given without a variant loads as the variant it is (recognised from
+the encoder's first convolution). It is read with ``torch.load(weights_only=True, mmap=True)``, so only
+the encoder's tensors are read into memory. The model code is audio-diffusion-pytorch 0.0.92's ``STFT``
+and audio-encoders-pytorch's ``Encoder1d``, loaded without their packages' ``__init__`` and without
+torchaudio (see `hear_wrappers.core.imports.import_isolated`). See ``docs/archisound.md`` for which parts
+of the configuration are confirmed by published sources. Registry names: ``archisound-dmae1d-ATC64-v1``
+and ``archisound-autoencoder1d-AT-v1``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hear_wrappers.core.checkpoints import (
-    load_matching_weights,
-    load_state_dict,
-)
+from hear_wrappers.core.checkpoints import Checkpoint, load_matching_weights
 from hear_wrappers.core.chunking import encode_in_chunks
 from hear_wrappers.core.framing import FrameTiming
-from hear_wrappers.core.hub import HubFile, resolve_hub_file
 from hear_wrappers.core.imports import import_isolated
 from hear_wrappers.core.model import (
     FrameEncoder,
@@ -70,21 +69,22 @@ from hear_wrappers.core.model import (
     get_scene_embeddings,
     get_timestamp_embeddings,
 )
-from hear_wrappers.core.pooling import Pooling, get_pooling
+from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.registry import ModelFamily, ModelSpec
 
 __all__ = [
+    "FAMILY",
+    "SAMPLE_RATE",
     "VARIANTS",
     "ArchisoundEncoder",
     "ArchisoundVariant",
-    "HubFile",
     "build_encoder_modules",
     "get_scene_embeddings",
     "get_timestamp_embeddings",
     "load_model",
-    "resolve_weights",
 ]
 
-HEAR_SAMPLE_RATE = 48000
+SAMPLE_RATE = 48000
 _EXTRA = "archisound"
 
 
@@ -94,7 +94,7 @@ class ArchisoundVariant:
 
     Attributes:
         name: the archisound name, e.g. ``"dmae1d-ATC64-v1"``.
-        hub: the official weights file.
+        checkpoint: the official weights file (a hub file at a pinned commit).
         prefix: key prefix, in the hub file, of the module that holds ``encoder`` (and ``encoder_stft``).
         stft: whether the encoder reads a 1023-point STFT magnitude (hop 256) rather than the waveform.
         encoder: keyword arguments of audio-encoders-pytorch's ``Encoder1d``.
@@ -105,7 +105,7 @@ class ArchisoundVariant:
     """
 
     name: str
-    hub: HubFile
+    checkpoint: Checkpoint
     prefix: str
     stft: bool
     encoder: Mapping[str, object]
@@ -132,11 +132,12 @@ STFT_HOP = 256
 VARIANTS: dict[str, ArchisoundVariant] = {
     "dmae1d-ATC64-v1": ArchisoundVariant(
         name="dmae1d-ATC64-v1",
-        hub=HubFile(
-            repo_id="archinetai/dmae1d-ATC64-v1",
-            revision="07885065867977af43b460bb9c1422bdc90c29a0",
-            filename="pytorch_model.bin",
+        checkpoint=Checkpoint(
+            name="archisound dmae1d-ATC64-v1",
             license=_NOT_STATED,
+            hub_repo="archinetai/dmae1d-ATC64-v1",
+            hub_revision="07885065867977af43b460bb9c1422bdc90c29a0",
+            filename="pytorch_model.bin",
         ),
         prefix="model.",
         stft=True,
@@ -155,11 +156,12 @@ VARIANTS: dict[str, ArchisoundVariant] = {
     ),
     "autoencoder1d-AT-v1": ArchisoundVariant(
         name="autoencoder1d-AT-v1",
-        hub=HubFile(
-            repo_id="archinetai/autoencoder1d-AT-v1",
-            revision="57b6cde1969208d10fdd3e813708c1abe49f25c1",
-            filename="pytorch_model.bin",
+        checkpoint=Checkpoint(
+            name="archisound autoencoder1d-AT-v1",
             license=_NOT_STATED,
+            hub_repo="archinetai/autoencoder1d-AT-v1",
+            hub_revision="57b6cde1969208d10fdd3e813708c1abe49f25c1",
+            filename="pytorch_model.bin",
         ),
         prefix="autoencoder.",
         stft=False,
@@ -221,6 +223,16 @@ def build_encoder_modules(variant: str, *, factors: tuple[int, ...] | None = Non
     return nn.ModuleDict(parts)
 
 
+def check_options(*, chunk_seconds: float) -> None:
+    """Refuse bad `ArchisoundEncoder` options with a `ValueError` that names the fix."""
+    if (
+        isinstance(chunk_seconds, bool)
+        or not isinstance(chunk_seconds, int | float)
+        or not chunk_seconds >= 1.0
+    ):
+        raise ValueError(f"chunk_seconds must be a number of seconds >= 1.0, got {chunk_seconds!r}.")
+
+
 class ArchisoundEncoder(FrameEncoder):
     """An archisound encoder on mono 48 kHz audio ``[B, N]`` -> tanh latent frames ``[B, T, 32]``.
 
@@ -240,8 +252,7 @@ class ArchisoundEncoder(FrameEncoder):
     ) -> None:
         super().__init__()
         self.variant = _variant(variant)
-        if not isinstance(chunk_seconds, int | float) or not chunk_seconds >= 1.0:
-            raise ValueError(f"chunk_seconds must be a number of seconds >= 1.0, got {chunk_seconds!r}.")
+        check_options(chunk_seconds=chunk_seconds)
         factors = tuple(factors or self.variant.encoder["factors"])  # type: ignore[arg-type]
         if math.prod(factors) != math.prod(self.variant.encoder["factors"]):  # type: ignore[arg-type]
             raise ValueError(
@@ -253,7 +264,7 @@ class ArchisoundEncoder(FrameEncoder):
         self.parts = build_encoder_modules(variant, factors=factors)
         self.context_frames = self.receptive_field_frames() + 1
         self.timing = FrameTiming(
-            HEAR_SAMPLE_RATE, hop_samples=self.variant.hop, first_centre_samples=self.variant.first_centre
+            SAMPLE_RATE, hop_samples=self.variant.hop, first_centre_samples=self.variant.first_centre
         )
         self.embedding_size = 32
         self.min_samples = self.variant.min_samples
@@ -261,7 +272,7 @@ class ArchisoundEncoder(FrameEncoder):
     @property
     def chunk_frames(self) -> int:
         """Frames kept per encoder pass on long clips."""
-        return max(1, round(self.chunk_seconds * HEAR_SAMPLE_RATE / self.variant.hop))
+        return max(1, round(self.chunk_seconds * SAMPLE_RATE / self.variant.hop))
 
     def receptive_field_frames(self) -> int:
         """How many latent frames on each side of its own a frame's convolutions can see, rounded up.
@@ -334,22 +345,6 @@ class ArchisoundEncoder(FrameEncoder):
         return torch.tanh(self.parts["encoder"](features))
 
 
-def resolve_weights(
-    variant: str, model_file_path: str | os.PathLike[str] = "", *, progress: bool = True
-) -> Path:
-    """Local path of the variant's weights: ``model_file_path`` (a file, or a snapshot folder holding
-    ``pytorch_model.bin``) if given, else the official file from the hub's cache, downloaded on first
-    use at the pinned commit (see `hear_wrappers.core.hub.resolve_hub_file`).
-
-    Raises:
-        CheckpointUnavailableError: no such file or folder, or not cached and not downloadable.
-        CheckpointError: the cached file does not match its sha256.
-        MissingExtraError: ``huggingface_hub`` is not installed (only needed for the download).
-    """
-    spec = _variant(variant)
-    return resolve_hub_file(spec.hub, model_file_path, what=spec.name, extra=_EXTRA, progress=progress)
-
-
 _ANCHOR = "encoder.to_in.block.block1.project.weight"  # the encoder's first convolution
 
 
@@ -369,15 +364,6 @@ def _encoder_state(state: Mapping[str, torch.Tensor], spec: ArchisoundVariant) -
     return {}
 
 
-def _guess_variant(state: Mapping[str, torch.Tensor]) -> str | None:
-    for name, spec in VARIANTS.items():
-        tensors = _encoder_state(state, spec)
-        weight = tensors.get(_ANCHOR)
-        if weight is not None and weight.dim() == 3 and weight.shape[1] == spec.encoder["in_channels"]:
-            return name
-    return None
-
-
 def _factors_in(tensors: Mapping[str, torch.Tensor], n_stages: int) -> tuple[int, ...] | None:
     """Downsampling factors read from the file: stage ``i``'s convolution has kernel ``2 f + 1``."""
     factors = []
@@ -389,11 +375,87 @@ def _factors_in(tensors: Mapping[str, torch.Tensor], n_stages: int) -> tuple[int
     return tuple(factors)
 
 
+#: The supported autoencoders, one registry entry each.
+SPECS = tuple(
+    ModelSpec(
+        family="archisound",
+        variant=name,
+        description=f"archisound {name} encoder ({kind}) tanh latents, {SAMPLE_RATE / config.hop:g} Hz",
+        sample_rate=SAMPLE_RATE,
+        frame_hop_ms=1000 * config.hop / SAMPLE_RATE,
+        frame_size=32,
+        default_pooling="mean+std",
+        weights=config.checkpoint,
+        extra=_EXTRA,
+    )
+    for (name, config), kind in zip(
+        VARIANTS.items(), ("diffusion autoencoder, STFT input", "autoencoder, waveform input"), strict=True
+    )
+)
+
+
+class ArchisoundFamily(ModelFamily):
+    """archisound's autoencoders; only their encoders are built and loaded."""
+
+    name = "archisound"
+    title = "archisound"
+    extra = _EXTRA
+    requires = ("audio_encoders_pytorch", "audio_diffusion_pytorch", "einops", "einops_exts")
+    default_variant = "dmae1d-ATC64-v1"
+
+    def check_options(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+        check_options(**options)
+
+    def identify(self, weights: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+        """The variants whose encoder's first convolution takes the file's number of input channels
+        (both channels' 512 STFT bins, 1024, for ``dmae1d-*``; the 2 waveform channels for
+        ``autoencoder1d-*``)."""
+        fits = []
+        for name, config in VARIANTS.items():
+            weight = _encoder_state(weights, config).get(_ANCHOR)
+            if weight is not None and weight.dim() == 3 and weight.shape[1] == config.encoder["in_channels"]:
+                fits.append(name)
+        return tuple(fits)
+
+    def build(
+        self, spec: ModelSpec, weights: Mapping[str, torch.Tensor], options: dict[str, Any]
+    ) -> ArchisoundEncoder:
+        """The encoder with the file's own placement of strided stages (read from its kernel sizes:
+        ``2 * factor + 1``) when they give the variant's hop, else the variant's configuration."""
+        config = VARIANTS[spec.variant]
+        tensors = _encoder_state(weights, config)
+        default = tuple(config.encoder["factors"])  # type: ignore[call-overload]
+        factors = _factors_in(tensors, len(default))
+        if factors is None or math.prod(factors) != math.prod(default):
+            factors = default
+        encoder = ArchisoundEncoder(spec.variant, factors=factors, **options)
+        hint = f"Pass the {spec.name} weights ({spec.weights.url})."
+        load_matching_weights(encoder.parts, tensors, what=f"archisound {spec.variant}", hint=hint)
+        return encoder
+
+    def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
+        """The encoder parts (``encoder``, and ``encoder_stft`` for ``dmae1d-*``) with random weights,
+        under the hub file's key prefix (``model.`` or ``autoencoder.``), saved as ``pytorch_model.bin``.
+        The decoder, which the wrapper never reads, is left out."""
+        config = VARIANTS[spec.variant]
+        parts = build_encoder_modules(spec.variant)
+        for module in parts.modules():  # trained GroupNorms are not the identity
+            if isinstance(module, nn.GroupNorm) and module.affine:
+                nn.init.normal_(module.weight, 1.0, 0.1)
+                nn.init.normal_(module.bias, 0.0, 0.1)
+        path = folder / spec.weights.filename
+        torch.save({config.prefix + key: value for key, value in parts.state_dict().items()}, path)
+        return path
+
+
+FAMILY = ArchisoundFamily(SPECS)
+
+
 def load_model(
     model_file_path: str = "",
     *,
-    variant: str = "dmae1d-ATC64-v1",
-    pooling: str | Pooling = "mean+std",
+    variant: str | None = None,
+    pooling: str | Pooling | None = None,
     chunk_seconds: float = 10.0,
     progress: bool = True,
 ) -> HearModel:
@@ -403,8 +465,11 @@ def load_model(
         model_file_path: the hub's ``pytorch_model.bin`` of the variant (or a snapshot folder holding
             it, or a state dict of the bare ``DiffusionMAE1d`` / ``Encoder1d`` parent module); empty to
             use the official file, downloaded from the Hugging Face hub on first use and cached.
-        variant: ``"dmae1d-ATC64-v1"`` (default) or ``"autoencoder1d-AT-v1"``; must match the file.
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`).
+        variant: ``"dmae1d-ATC64-v1"`` (the default) or ``"autoencoder1d-AT-v1"``; with
+            ``model_file_path`` and no variant, the file's own variant (recognised from the encoder's
+            first convolution).
+        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default
+            ``"mean+std"``.
         chunk_seconds: seconds of frames kept per encoder pass on long clips (bounds memory; clips up
             to about this long are encoded in one pass).
         progress: show a progress bar while downloading.
@@ -417,27 +482,6 @@ def load_model(
     kernel ``2 * factor + 1``), so the architecture follows the weights even where it differs from the
     configuration inferred in `VARIANTS` (see ``docs/archisound.md``).
     """
-    pooling = get_pooling(pooling)  # refuse bad options before any download
-    spec = _variant(variant)
-    encoder = ArchisoundEncoder(variant, chunk_seconds=chunk_seconds)
-    what = f"archisound {spec.name}"
-    path = resolve_weights(variant, model_file_path, progress=progress)
-    state = load_state_dict(path, what=what, mmap=True)
-    tensors = _encoder_state(state, spec)
-    guessed = _guess_variant(state)
-    hint = (
-        f"It looks like an archisound {guessed} file: use load_model(..., variant={guessed!r})."
-        if guessed and guessed != variant
-        else f"Pass the {spec.name} weights ({spec.hub.url})."
+    return FAMILY.load(
+        model_file_path, variant=variant, pooling=pooling, progress=progress, chunk_seconds=chunk_seconds
     )
-    factors = _factors_in(tensors, len(encoder.factors))
-    if (
-        guessed == variant
-        and factors is not None
-        and factors != encoder.factors
-        and math.prod(factors) == math.prod(encoder.factors)
-    ):
-        encoder = ArchisoundEncoder(variant, chunk_seconds=chunk_seconds, factors=factors)
-    load_matching_weights(encoder.parts, tensors, what=what, hint=hint)
-    del state, tensors
-    return HearModel(encoder, pooling=pooling)

@@ -1,26 +1,34 @@
 """hear_wrappers.archisound on checkpoints built from the real architecture with random weights.
 
+The HEAR contract (attributes, bad inputs, determinism, batch invariance, timestamps, hearvalidator,
+file recognition) is checked for ``archisound-dmae1d-ATC64-v1`` and ``archisound-autoencoder1d-AT-v1``
+by tests/test_contract.py. Here, what is archisound's own: the frames equal the autoencoders' own
+``encode()``, the chunking of long clips and its receptive field (GroupNorm), the strided stages read
+from the file, the hub file's layout and cache, and the whole 234 M-parameter model (slow).
+
 The hub files are ``pytorch_model.bin`` state dicts of a transformers ``PreTrainedModel`` wrapper: the
 autoencoder's keys under ``model.`` (``dmae1d-ATC64-v1``) or ``autoencoder.`` (``autoencoder1d-AT-v1``),
 encoder and decoder together. The fixtures write the real encoders' tensors in that layout, plus stand-in
 decoder tensors that must be ignored; one slow test builds the whole 234 M-parameter model with
 audio-diffusion-pytorch 0.0.92 and checks the wrapper against its own ``encode()``.
+
+Tolerances: the wrapper and the official ``encode()`` differ only in the order of float32 operations
+(one STFT for both channels, batch and chunk shapes), so they are compared within
+`helpers.reordering_tolerance` for the encoder's depth and fan-in (about 3e-3 of the frames' scale).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from helpers import build_small_tasks, installed, noise
+from helpers import installed, network_shape, noise, reordering_tolerance
 
 if not installed("audio_diffusion_pytorch", "audio_encoders_pytorch", "einops", "einops_exts"):
     pytest.skip(
@@ -38,6 +46,14 @@ from hear_wrappers.core.imports import MissingExtraError, import_isolated
 
 DMAE, AE = "dmae1d-ATC64-v1", "autoencoder1d-AT-v1"
 SR = 48000
+FAMILY = archisound.FAMILY
+
+
+def assert_close_to(actual: torch.Tensor, expected: torch.Tensor, network: torch.nn.Module) -> None:
+    """``actual`` equals ``expected`` within the float32 reordering tolerance of ``network``."""
+    depth, fan_in = network_shape(network)
+    tolerance = reordering_tolerance(expected, depth=depth, fan_in=fan_in)
+    torch.testing.assert_close(actual, expected, atol=tolerance, rtol=0)
 
 
 def hub_state(variant: str, *, seed: int = 0, factors=None) -> dict[str, torch.Tensor]:
@@ -94,40 +110,20 @@ def official_encode(model, audio: torch.Tensor) -> torch.Tensor:
     return torch.tanh(latent).transpose(1, 2)
 
 
-def test_hear_attributes(dmae, ae):
-    for model in (dmae, ae):
-        assert model.sample_rate == 48000
-        assert model.timestamp_embedding_size == 32
-        assert model.scene_embedding_size == 64  # mean+std by default
-
-
 def test_only_the_encoder_is_kept(dmae):
     # 18.8 M parameters of the 234.2 M: the U-Net's tensors in the file are not loaded
     assert sum(p.numel() for p in dmae.parameters()) == 18_770_400
     assert not [name for name in dmae.state_dict() if "unet" in name or "diffusion" in name]
 
 
-@pytest.mark.parametrize(("pooling", "size"), [("mean", 32), ("max", 32), ("mean+max", 64)])
-def test_pooling_is_chosen_at_load_time_like_heareval_model_options(checkpoints, pooling, size):
-    options = json.loads(json.dumps({"pooling": pooling}))  # as --model-options passes them
-    model = archisound.load_model(str(checkpoints[DMAE]), **options)
-    assert model.scene_embedding_size == size
-    assert archisound.get_scene_embeddings(noise(2, 0.5), model).shape == (2, size)
-
-
-def test_shapes_dtypes_and_true_centres(dmae):
+def test_frames_are_centred_every_1024_samples(dmae):
     audio = noise(3, 1.5)
     embeddings, timestamps = archisound.get_timestamp_embeddings(audio, dmae)
     n_frames = math.ceil((1 + (72000 - 1) // 256) / 4)  # 282 STFT frames -> 71 latent frames
-    assert embeddings.shape == (3, n_frames, 32) and embeddings.dtype == torch.float32
-    assert timestamps.shape == (3, n_frames) and timestamps.dtype == torch.float32
+    assert embeddings.shape == (3, n_frames, 32)
     # latent frame j is centred on sample 1024 j: 0, 21.33, 42.67 ... ms
     torch.testing.assert_close(timestamps[0], torch.arange(n_frames) * 1024 / 48.0)
     assert embeddings.abs().max() < 1  # the tanh bottleneck
-    scene = archisound.get_scene_embeddings(audio, dmae)
-    assert scene.shape == (3, 64) and scene.dtype == torch.float32
-    torch.testing.assert_close(scene[:, :32], embeddings.mean(dim=1))
-    torch.testing.assert_close(scene[:, 32:], embeddings.std(dim=1, correction=0))
 
 
 def test_model_card_shape_and_autoencoder_timing(dmae, ae):
@@ -140,14 +136,6 @@ def test_model_card_shape_and_autoencoder_timing(dmae, ae):
     torch.testing.assert_close(timestamps[0], (torch.arange(375) * 32 + 1.5) / 48.0)
 
 
-@pytest.mark.parametrize("seconds", [1.07, 1.98, 4.0, 2.74, 0.3001])  # hearvalidator's lengths and one more
-def test_timestamps_stay_within_the_clip(dmae, seconds):
-    embeddings, timestamps = archisound.get_timestamp_embeddings(noise(1, seconds), dmae)
-    assert timestamps.max() <= 1000 * seconds
-    assert timestamps.max() > 1000 * seconds - 1024 / 48  # and reach its last hop
-    assert embeddings.shape[1] == timestamps.shape[1]
-
-
 # dmae: the last STFT frames always cover the clip's end, so no latent frame is centred past it;
 # autoencoder: one sample into a new 32-sample frame puts that frame's centre (+1.5) past the end.
 @pytest.mark.parametrize(("variant", "n_samples", "dropped"), [(DMAE, 144005, 0), (AE, 32 * 1000 + 1, 1)])
@@ -157,7 +145,7 @@ def test_frames_are_the_autoencoders_own_encode(dmae, ae, variant, n_samples, dr
     embeddings, _ = archisound.get_timestamp_embeddings(audio, model)
     official = official_encode(model, audio)
     assert official.shape[1] == embeddings.shape[1] + dropped == model.encoder.num_frames(n_samples)
-    torch.testing.assert_close(embeddings, official[:, : embeddings.shape[1]], atol=1e-5, rtol=1e-4)
+    assert_close_to(embeddings, official[:, : embeddings.shape[1]], model.encoder)
 
 
 def test_long_clips_are_chunks_of_the_one_pass_encoder(checkpoints):
@@ -173,14 +161,11 @@ def test_long_clips_are_chunks_of_the_one_pass_encoder(checkpoints):
         first = max(0, start - context)
         piece = official_encode(model, audio[:, first * 1024 : (start + chunk + context) * 1024])
         expected.append(piece[:, start - first : start - first + min(chunk, 188 - start)])
-    torch.testing.assert_close(embeddings, torch.cat(expected, dim=1), atol=1e-5, rtol=1e-4)
+    assert_close_to(embeddings, torch.cat(expected, dim=1), model.encoder)
     # A clip within one chunk and its context is a single pass.
     short = noise(1, (chunk + 2 * context) * 1024 / SR, seed=3)
-    torch.testing.assert_close(
-        archisound.get_timestamp_embeddings(short, model)[0],
-        official_encode(model, short),
-        atol=1e-5,
-        rtol=1e-4,
+    assert_close_to(
+        archisound.get_timestamp_embeddings(short, model)[0], official_encode(model, short), model.encoder
     )
 
 
@@ -216,10 +201,12 @@ def test_context_covers_the_receptive_field(checkpoints, variant, seconds):
     expected, _ = archisound.get_timestamp_embeddings(audio, one_pass)
     assert expected.std() > 0.05  # frames that vary, not a saturated tanh
     embeddings, _ = archisound.get_timestamp_embeddings(audio, chunked)
-    torch.testing.assert_close(embeddings, expected, atol=1e-5, rtol=1e-4)
+    depth, fan_in = network_shape(one_pass.encoder)
+    tolerance = reordering_tolerance(expected, depth=depth, fan_in=fan_in)
+    torch.testing.assert_close(embeddings, expected, atol=tolerance, rtol=0)
     chunked.encoder.context_frames = 0
     cut, _ = archisound.get_timestamp_embeddings(audio, chunked)
-    assert (cut - expected).abs().max() > 1e-3
+    assert (cut - expected).abs().max() > 10 * tolerance
 
 
 @pytest.mark.parametrize(("variant", "n_frames", "computed"), [(DMAE, 120, 37), (AE, 240, 72)])
@@ -249,86 +236,11 @@ def test_receptive_field_bounds_what_an_impulse_moves(variant, n_frames, compute
     assert computed - 3 <= reach <= computed  # a tight bound: the impulse reaches nearly that far
 
 
-@pytest.mark.parametrize("variant", [DMAE, AE])
-def test_batch_invariance(dmae, ae, variant):
-    """A clip's embedding is the same alone, among other clips, and in a slice of the batch."""
-    model = dmae if variant == DMAE else ae
-    batch = noise(4, 1.2 if variant == DMAE else 0.1, seed=6)
-    batch[2] = 0.0  # silent batch-mate
-    together, _ = archisound.get_timestamp_embeddings(batch, model)
-    alone, _ = archisound.get_timestamp_embeddings(batch[1:2], model)
-    sliced, _ = archisound.get_timestamp_embeddings(batch[1:3], model)
-    torch.testing.assert_close(alone[0], together[1], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(sliced[0], together[1], atol=1e-5, rtol=1e-4)
-    scene_together = archisound.get_scene_embeddings(batch, model)
-    scene_alone = archisound.get_scene_embeddings(batch[3:], model)
-    torch.testing.assert_close(scene_alone[0], scene_together[3], atol=1e-5, rtol=1e-4)
-
-
-def test_determinism(dmae):
-    audio = noise(2, 1.0, seed=7)
-    assert torch.equal(
-        archisound.get_scene_embeddings(audio, dmae), archisound.get_scene_embeddings(audio.clone(), dmae)
-    )
-
-
-@pytest.mark.parametrize("variant", [DMAE, AE])
-def test_silence_and_full_scale_clipping_are_finite(dmae, ae, variant):
-    model = dmae if variant == DMAE else ae
-    n = 48000 if variant == DMAE else 12000
-    square = torch.sign(torch.sin(torch.linspace(0, 200 * math.pi, n)))
-    audio = torch.stack([torch.zeros(n), square, -torch.ones(n)])
-    embeddings, _ = archisound.get_timestamp_embeddings(audio, model)
-    assert torch.isfinite(embeddings).all()
-    assert torch.isfinite(archisound.get_scene_embeddings(audio, model)).all()
-
-
-@pytest.mark.parametrize(
-    ("audio", "error", "match"),
-    [
-        (torch.zeros(48000), ValueError, "unsqueeze"),
-        (torch.zeros(1, 2, 48000), ValueError, "mono"),
-        (torch.zeros(1, 48000, dtype=torch.float64), TypeError, "float32"),
-        (torch.zeros(1, 48000, dtype=torch.int16), TypeError, "32768"),
-        (torch.full((1, 48000), float("nan")), ValueError, "NaN"),
-        (torch.zeros(1, 0), ValueError, "empty"),
-        (torch.zeros(1, 511), ValueError, "minimum of 512 samples"),
-    ],
-)
-def test_bad_input_gets_a_clear_error(dmae, audio, error, match):
-    for function in (archisound.get_timestamp_embeddings, archisound.get_scene_embeddings):
-        with pytest.raises(error, match=match):
-            function(audio, dmae)
-
-
-def test_shortest_clips_embed(dmae, ae):
-    embeddings, timestamps = archisound.get_timestamp_embeddings(torch.zeros(1, 512), dmae)
-    assert embeddings.shape == (1, 1, 32) and timestamps.tolist() == [[0.0]]
-    embeddings, _ = archisound.get_timestamp_embeddings(torch.zeros(1, 32), ae)
-    assert embeddings.shape == (1, 1, 32)
-
-
-def test_model_must_come_from_load_model():
-    with pytest.raises(TypeError, match="load_model"):
-        archisound.get_scene_embeddings(torch.zeros(1, 48000), torch.nn.Linear(1, 1))
-
-
-def test_bad_options():
-    with pytest.raises(ValueError, match="variant"):
-        archisound.load_model("x.bin", variant="dmae1d-ATC64-v9")
-    with pytest.raises(ValueError, match="chunk_seconds"):
+def test_bad_options_are_refused_before_any_file_is_read():
+    with pytest.raises(ValueError, match=r"chunk_seconds must be a number of seconds >= 1\.0"):
         archisound.load_model("x.bin", chunk_seconds=0.5)
-    with pytest.raises(ValueError, match="unknown pooling"):
-        archisound.load_model("x.bin", pooling="median")
     with pytest.raises(ValueError, match="product must be 4"):
         archisound.ArchisoundEncoder(DMAE, factors=(1, 1, 2, 1, 1, 1))
-
-
-def test_wrong_variant_file_names_the_right_variant(checkpoints):
-    with pytest.raises(CheckpointMismatchError, match=r"variant='autoencoder1d-AT-v1'"):
-        archisound.load_model(str(checkpoints[AE]))
-    with pytest.raises(CheckpointMismatchError, match=r"variant='dmae1d-ATC64-v1'"):
-        archisound.load_model(str(checkpoints[DMAE]), variant=AE)
 
 
 def test_file_of_another_model_is_refused(tmp_path):
@@ -366,7 +278,38 @@ def test_strided_stages_follow_the_file(tmp_path):
     assert model.encoder.parts["encoder"].downsamples[4].downsample.stride == (2,)
     audio = noise(1, 2.0, seed=9)
     embeddings, _ = archisound.get_timestamp_embeddings(audio, model)
-    torch.testing.assert_close(embeddings, official_encode(model, audio), atol=1e-5, rtol=1e-4)
+    assert_close_to(embeddings, official_encode(model, audio), model.encoder)
+
+
+def test_the_encoder_is_built_once(tmp_path, monkeypatch):
+    """The file is read once and the encoder built once, with the file's own strided stages."""
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(hub_state(DMAE, seed=3, factors=(1, 1, 1, 4, 1, 1)), path)
+    built = []
+    real_build = archisound.build_encoder_modules
+    monkeypatch.setattr(
+        archisound,
+        "build_encoder_modules",
+        lambda *args, **kwargs: built.append(kwargs) or real_build(*args, **kwargs),
+    )
+    assert archisound.load_model(str(path)).encoder.factors == (1, 1, 1, 4, 1, 1)
+    assert built == [{"factors": (1, 1, 1, 4, 1, 1)}]
+
+
+def test_random_weights_are_the_official_layout(tmp_path):
+    """``write_random_weights`` writes the encoder parts under the hub wrapper's prefix, as
+    ``pytorch_model.bin``; trained-looking GroupNorms (not the identity)."""
+    for variant, prefix in ((DMAE, "model."), (AE, "autoencoder.")):
+        spec = FAMILY.specs[variant]
+        (tmp_path / variant).mkdir()
+        path = FAMILY.write_random_weights(spec, tmp_path / variant)
+        assert path.name == "pytorch_model.bin" and spec.name == f"archisound-{variant}"
+        state = torch.load(path, weights_only=True)
+        keys = {prefix + key for key in archisound.build_encoder_modules(variant).state_dict()}
+        assert set(state) == keys
+        norms = [value for key, value in state.items() if key.endswith("groupnorm.weight")]
+        assert norms and not all(torch.equal(norm, torch.ones_like(norm)) for norm in norms)
+        assert FAMILY.identify(FAMILY.read(spec, path)) == (variant,)
 
 
 def test_snapshot_folder(checkpoints, dmae, tmp_path):
@@ -377,18 +320,18 @@ def test_snapshot_folder(checkpoints, dmae, tmp_path):
     )
     with pytest.raises(CheckpointUnavailableError, match=r"has no pytorch_model\.bin"):
         archisound.load_model(str(tmp_path))
-    with pytest.raises(CheckpointUnavailableError, match="is not a file or folder"):
+    with pytest.raises(CheckpointUnavailableError, match="is not a file"):
         archisound.load_model(str(tmp_path / "missing.bin"))
 
 
 def hub_cache(root: Path, variant: str, content: bytes, *, sha256: str | None = None) -> Path:
     """Lay a file out as huggingface_hub's cache does: snapshots/<commit>/<file> -> blobs/<sha256>."""
-    hub = archisound.VARIANTS[variant].hub
-    repo = root / f"models--{hub.repo_id.replace('/', '--')}"
+    checkpoint = archisound.VARIANTS[variant].checkpoint
+    repo = root / f"models--{checkpoint.hub_repo.replace('/', '--')}"
     blob = repo / "blobs" / (sha256 or hashlib.sha256(content).hexdigest())
     blob.parent.mkdir(parents=True)
     blob.write_bytes(content)
-    pointer = repo / "snapshots" / hub.revision / hub.filename
+    pointer = repo / "snapshots" / checkpoint.hub_revision / checkpoint.filename
     pointer.parent.mkdir(parents=True)
     pointer.symlink_to(Path("..") / ".." / "blobs" / blob.name)
     return blob
@@ -414,15 +357,15 @@ def test_default_load_takes_the_pinned_commit_from_the_hub_cache(checkpoints, dm
 
 def test_default_load_refuses_a_corrupt_cached_file(checkpoints, offline_hub):
     blob = hub_cache(offline_hub, DMAE, checkpoints[DMAE].read_bytes(), sha256="0" * 64)
-    with pytest.raises(CheckpointError, match=f"hub published {blob.name}: the file is corrupt"):
+    with pytest.raises(CheckpointError, match=f"should have {blob.name}: the file is corrupt"):
         archisound.load_model(progress=False)
 
 
 def test_default_load_offline_says_what_to_download(offline_hub):
-    hub = archisound.VARIANTS[DMAE].hub
-    with pytest.raises(CheckpointUnavailableError, match=f"download {hub.url}"):
+    url = archisound.VARIANTS[DMAE].checkpoint.url
+    with pytest.raises(CheckpointUnavailableError, match=f"download {url}"):
         archisound.load_model(progress=False)
-    assert hub.url.endswith(
+    assert url.endswith(
         "/archinetai/dmae1d-ATC64-v1/resolve/07885065867977af43b460bb9c1422bdc90c29a0/pytorch_model.bin"
     )
 
@@ -523,7 +466,7 @@ def test_whole_dmae_model_from_audio_diffusion_pytorch(tmp_path):
     reference = torch.load(tmp_path / "reference.pt", weights_only=True)
     model = archisound.load_model(str(tmp_path / "pytorch_model.bin"))
     embeddings, _ = archisound.get_timestamp_embeddings(reference["audio"], model)
-    torch.testing.assert_close(embeddings, reference["latent"].transpose(1, 2), atol=1e-5, rtol=1e-4)
+    assert_close_to(embeddings, reference["latent"].transpose(1, 2), model.encoder)
 
 
 @pytest.mark.slow
@@ -532,65 +475,3 @@ def test_ten_minute_clip_at_batch_size_one(dmae):
     embeddings, timestamps = archisound.get_timestamp_embeddings(audio, dmae)
     assert embeddings.shape == (1, 28125, 32) and torch.isfinite(embeddings).all()
     assert timestamps[0, -1] == pytest.approx(28124 * 1024 / 48, abs=0.1)
-
-
-# ----------------------------------------------------------------------------------------------------
-# The official tools, unchanged
-
-needs_tools = pytest.mark.skipif(
-    not installed("heareval", "hearvalidator", "tensorflow"),
-    reason="needs the HEAR tools: pip install 'hear-wrappers[eval]' "
-    "&& python -m hear_wrappers.heareval install",
-)
-
-
-@needs_tools
-def test_hearvalidator_passes(checkpoints):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hear_wrappers.heareval",
-            "validate",
-            "hear_wrappers.archisound",
-            "-m",
-            str(checkpoints[DMAE]),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
-
-
-@needs_tools
-def test_official_embeddings_runner_end_to_end(checkpoints, dmae, tmp_path):
-    """``python -m heareval.embeddings.runner``, unpatched, takes the module as it is."""
-    import soundfile
-
-    tasks = build_small_tasks(tmp_path / "tasks", SR, event_seconds=1.5)
-    command = [sys.executable, "-m", "heareval.embeddings.runner", "hear_wrappers.archisound"]
-    command += ["--model", str(checkpoints[DMAE]), "--tasks-dir", "tasks", "--embeddings-dir", "embeddings"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    for kind, (task, splits) in tasks.items():
-        out = tmp_path / "embeddings" / "hear_wrappers.archisound" / task
-        assert (out / ".done.embeddings").is_file()
-        for split, files in splits.items():
-            for file in files:
-                audio, _ = soundfile.read(
-                    str(tmp_path / "tasks" / task / str(SR) / split / file), dtype="float32"
-                )
-                clip = torch.from_numpy(audio)[None]
-                written = np.load(out / split / f"{file}.embedding.npy")
-                if kind == "scene":
-                    expected = archisound.get_scene_embeddings(clip, dmae)[0]
-                    assert written.shape == (64,)
-                else:
-                    expected, timestamps = archisound.get_timestamp_embeddings(clip, dmae)
-                    expected = expected[0]
-                    assert written.shape == (71, 32)  # 1.5 s at 46.875 frames per second
-                    stamps = json.loads((out / split / f"{file}.timestamps.json").read_text())
-                    assert stamps == timestamps[0].tolist()
-                np.testing.assert_allclose(written, expected.numpy(), atol=1e-5, rtol=1e-4)
