@@ -109,3 +109,14 @@ def demo(session: nox.Session) -> None:
     install(session, "crepe,eval")
     session.run("python", "-m", "hear_wrappers.heareval", "install", "-q")
     session.run("python", "-m", "hear_wrappers.evaluate", *session.posargs)
+
+
+@nox.session
+def suites(session: nox.Session) -> None:
+    """hear_wrappers.xares and hear_wrappers.mteb against X-ARES 0.1.3 and mteb 2.x, every registered model.
+
+    X-ARES's own checker and run (on a local task) and mteb's own DataLoader and ``mteb.evaluate`` (on a
+    local dataset); no download. Arguments go to pytest (e.g. ``nox -s suites -- -m 'not slow'``).
+    """
+    install(session, "encodec,clap,crepe,soundstream,archisound,xares,mteb,dev")
+    session.run("pytest", "tests/test_xares.py", "tests/test_mteb.py", *session.posargs)
