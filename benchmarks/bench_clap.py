@@ -11,7 +11,7 @@ slaney log-mel by convolution, ``long_clips="windows"``).
 Methods, on Gaussian noise x 0.1 at 48 kHz:
 
 * ``bare``: the network alone on ready 10 s input under ``torch.no_grad``: the log-mel
-  (``branch.htk_log_mel`` for fusion, ``branch.slaney_log_mel`` otherwise), ``branch.frames``, then
+  (``encoder.htk_log_mel`` for fusion, ``branch.slaney_log_mel`` otherwise), ``branch.frames``, then
   ``audio_projection`` of the frames' mean, L2-normalised; no int16 quantisation, no windowing, no
   input checks. Only for clips of 10 s (the network sees exactly 10 s).
 * ``laion_clap`` (optional, when ``laion_clap`` is installed): laion_clap 1.1.7's own
@@ -71,6 +71,8 @@ from _measure import (  # the helper sits next to this script, not in a package
 
 from hear_wrappers import clap
 from hear_wrappers.core.model import HearModel
+from hear_wrappers.nets import clap_frontend
+from hear_wrappers.nets.htsat import SIZES, ClapAudioBranch
 
 SAMPLE_RATE = clap.SAMPLE_RATE
 WINDOW_SECONDS = clap.WINDOW_SAMPLES / SAMPLE_RATE
@@ -111,9 +113,9 @@ def is_short(case: Case) -> bool:
 def build_checkpoint(folder: Path, variant: str) -> Path:
     """A random-weight HTSAT-tiny CLAP training checkpoint of ``variant``'s architecture in ``folder``."""
     torch.manual_seed(0)
-    spec = clap.CHECKPOINTS[VARIANTS[variant]]
-    branch = clap.ClapAudioBranch(clap.SIZES[spec.size], fusion=spec.fusion)
-    projection = clap._projection(branch.size.num_features)
+    spec = clap.VARIANTS[VARIANTS[variant]]
+    branch = ClapAudioBranch(SIZES[spec.size], fusion=spec.fusion)
+    projection = clap.audio_projection(branch.size.num_features)
     state = {f"module.audio_branch.{k}": v for k, v in branch.state_dict().items()}
     state.update({f"module.audio_projection.{k}": v for k, v in projection.state_dict().items()})
     # stand-ins for what the loader must skip: the text branch, the classifier head, CLAP's scalars
@@ -137,7 +139,7 @@ def load(
     """The HEAR model from ``checkpoint`` with load_model's defaults, apart from the named options."""
     return clap.load_model(
         str(checkpoint),
-        checkpoint=VARIANTS[variant],
+        variant=VARIANTS[variant],
         long_clips=long_clips,  # type: ignore[arg-type]
         windows_per_batch=windows_per_batch,
         quantize=quantize,
@@ -155,7 +157,8 @@ def bare_forward(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, t
     encoder = _encoder(model)
     branch = encoder.branch
     with torch.no_grad():
-        mel = branch.htk_log_mel(audio) if branch.fusion else branch.slaney_log_mel(audio)
+        fusion = encoder.htk_log_mel
+        mel = fusion(audio) if fusion is not None else branch.slaney_log_mel(audio)
         frames = branch.frames(mel[:, None])
         return frames, F.normalize(encoder.projection(frames.mean(1)), dim=-1)
 
@@ -213,12 +216,12 @@ def laion_clap_forward(htsat: types.ModuleType, model: HearModel) -> Callable[[t
     config = types.SimpleNamespace(
         model_name="tiny",
         class_num=527,
-        window_size=clap.N_FFT,
-        hop_size=clap.HOP,
+        window_size=clap_frontend.N_FFT,
+        hop_size=clap_frontend.HOP,
         sample_rate=SAMPLE_RATE,
-        mel_bins=clap.N_MELS,
-        fmin=clap.F_MIN,
-        fmax=clap.F_MAX,
+        mel_bins=clap_frontend.N_MELS,
+        fmin=clap_frontend.F_MIN,
+        fmax=clap_frontend.F_MAX,
     )
     fusion_type = "aff_2d" if branch.fusion else "None"
     reference = htsat.create_htsat_model(config, enable_fusion=branch.fusion, fusion_type=fusion_type).eval()
@@ -229,8 +232,8 @@ def laion_clap_forward(htsat: types.ModuleType, model: HearModel) -> Callable[[t
     def forward(audio: torch.Tensor) -> torch.Tensor:
         longer = torch.zeros(audio.shape[0], 1, dtype=torch.bool)
         with torch.no_grad():
-            if branch.fusion:
-                mel = branch.htk_log_mel(audio)  # laion_clap computes it with torchaudio, outside the net
+            if encoder.htk_log_mel is not None:
+                mel = encoder.htk_log_mel(audio)  # laion_clap computes it with torchaudio, outside the net
                 inputs = {"mel_fusion": mel[:, None].repeat(1, 4, 1, 1), "longer": longer}
             else:
                 inputs = {"waveform": audio, "longer": longer[:, 0]}
