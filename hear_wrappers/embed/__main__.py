@@ -78,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if value is not None
     }
+    from hear_wrappers.core.memory import steady_heap
     from hear_wrappers.embed.runner import EmbedError, embed
+
+    steady_heap()  # long clips stay at a chunk's memory (see hear_wrappers.core.memory)
 
     try:
         report = embed(

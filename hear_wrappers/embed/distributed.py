@@ -65,8 +65,10 @@ class _EncoderActor:
     ) -> None:
         import torch
 
+        from hear_wrappers.core.memory import steady_heap
         from hear_wrappers.embed.models import Embedder
 
+        steady_heap()  # long clips stay at a chunk's memory, as in our command-line tools
         torch.set_num_threads(max(1, threads))
         self.embedder = Embedder(module, model_file, [Variant(o, f) for o, f in variants], device)
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hear_wrappers.core.model import NATIVE_POOLING, HearModel
+from hear_wrappers.core.model import NATIVE_POOLING, ClipEmbedding, HearModel
 from hear_wrappers.core.pooling import get_pooling
 from hear_wrappers.embed.plan import Variant
 
@@ -149,35 +149,22 @@ class Embedder:
 
 
 def _check_pooling(model: HearModel, variant: Variant) -> None:
-    name = variant.pooling
-    if name is None or name == model.pooling.name:
-        return
-    if name == NATIVE_POOLING:
-        if model.encoder.clip_embedding_size is None:
-            raise ValueError(
-                f"{variant.folder_name}: pooling 'native' needs a model with its own clip embedding "
-                f"and {type(model.encoder).__name__} has none: choose a frame pooling instead."
-            )
-        return
-    get_pooling(name)
+    """Refuse a pooling the model cannot do, as its ``load_model(pooling=...)`` would."""
+    if variant.pooling is not None:
+        try:
+            ClipEmbedding.choose(model.encoder, variant.pooling)
+        except ValueError as error:
+            raise ValueError(f"{variant.folder_name}: {error}") from None
 
 
 def _shared_scene(model: HearModel, audio: torch.Tensor, variants: list[Variant]) -> dict[str, np.ndarray]:
     """One encoder pass (and one clip-head pass if asked) for every variant's scene embedding."""
-    names = {variant.folder_name: variant.pooling or model.pooling.name for variant in variants}
+    names = {variant.folder_name: variant.pooling or model.clip_embedding.name for variant in variants}
     pooled: dict[str, torch.Tensor] = {}
     if any(name != NATIVE_POOLING for name in names.values()):
         frames = model.frames(audio)
         for name in set(names.values()) - {NATIVE_POOLING}:
             pooled[name] = get_pooling(name)(frames)
     if NATIVE_POOLING in names.values():
-        pooled[NATIVE_POOLING] = _native(model, audio)
+        pooled[NATIVE_POOLING] = model.native_clip_embeddings(audio)
     return {folder: pooled[name].detach().cpu().numpy() for folder, name in names.items()}
-
-
-def _native(model: HearModel, audio: torch.Tensor) -> torch.Tensor:
-    """The model's own clip embedding, as `HearModel.scene_embeddings` computes it for ``native``."""
-    from hear_wrappers.core.checks import check_audio
-
-    check_audio(audio, sample_rate=model.sample_rate, min_samples=model.encoder.min_samples)
-    return model.encoder.embed_clips(audio.to(model.device)).float()
