@@ -33,7 +33,7 @@ DEFAULT_MODELS = (
     "crepe-full",
     "clap-630k-audioset-fusion-best",
     "clap-630k-audioset-best",
-    "soundstream-lyra-1.3.2",
+    "soundstream-lyra-v1.3.2",
     "archisound-dmae1d-ATC64-v1",
 )
 
