@@ -85,17 +85,13 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Throughput, peak memory and overhead against the bare model forward; writes benchmarks/results/.
 
-    Runs every ``benchmarks/bench_*.py``; ``nox -s bench -- --quick`` passes ``--quick`` to each, and
-    ``nox -s bench -- encodec`` runs only ``bench_encodec.py``.
+    ``nox -s bench -- --model NAME`` measures one registered model (any name ``hear-wrappers list``
+    prints, or a pattern such as ``'crepe-*'``; repeatable); without ``--model``, the default set of
+    ``benchmarks/bench.py``. Every argument goes to ``benchmarks/bench.py`` (``--quick``, ``--threads N``,
+    ...; see benchmarks/README.md).
     """
     install(session, "encodec,clap,crepe,soundstream,archisound,distributed")
-    names = [arg for arg in session.posargs if not arg.startswith("-")]
-    flags = [arg for arg in session.posargs if arg.startswith("-")]
-    scripts = sorted(Path("benchmarks").glob("bench_*.py"))
-    if names:
-        scripts = [script for script in scripts if script.stem.removeprefix("bench_") in names]
-    for script in scripts:
-        session.run("python", str(script), *flags)
+    session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
 @nox.session
