@@ -1,5 +1,6 @@
-"""CLAP (HTS-AT audio branch): the branch alone on ready 10 s input as the bare forward, laion_clap's own
-HTS-AT as an optional reference, and timestamps against an extrapolated sliding-window baseline."""
+"""CLAP (HTS-AT audio branch, at each registered checkpoint's size): the branch alone on ready 10 s input
+as the bare forward, laion_clap's own HTS-AT as an optional reference, and timestamps against an extrapolated
+sliding-window baseline."""
 
 from __future__ import annotations
 
@@ -95,6 +96,7 @@ class ClapProfile(Profile):
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)
         self.fusion: bool = clap.VARIANTS[spec.variant].fusion
+        self.size: str = clap.VARIANTS[spec.variant].size  # HTSAT-tiny or -base
         self._htsat: tuple[types.ModuleType | None, str] | None = None
 
     def laion(self) -> tuple[types.ModuleType | None, str]:
@@ -171,7 +173,7 @@ class ClapProfile(Profile):
         encoder: clap.ClapEncoder = bench.model().encoder  # type: ignore[assignment]
         branch = encoder.branch
         config = types.SimpleNamespace(
-            model_name="tiny",
+            model_name=self.size,
             class_num=527,
             window_size=clap_frontend.N_FFT,
             hop_size=clap_frontend.HOP,
