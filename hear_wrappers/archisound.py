@@ -50,10 +50,10 @@ and ``archisound-autoencoder1d-AT-v1``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +118,11 @@ class ArchisoundVariant:
     def parts(self) -> tuple[str, ...]:
         """Submodules of the hub model that the embeddings need."""
         return ("encoder_stft", "encoder") if self.stft else ("encoder",)
+
+    @property
+    def factors(self) -> tuple[int, ...]:
+        """The encoder's downsampling factors, as configured."""
+        return tuple(cast("Sequence[int]", self.encoder["factors"]))
 
     @property
     def patch_size(self) -> int:
@@ -253,11 +258,11 @@ class ArchisoundEncoder(FrameEncoder):
         super().__init__()
         self.variant = _variant(variant)
         check_options(chunk_seconds=chunk_seconds)
-        factors = tuple(factors or self.variant.encoder["factors"])  # type: ignore[arg-type]
-        if math.prod(factors) != math.prod(self.variant.encoder["factors"]):  # type: ignore[arg-type]
+        factors = tuple(factors or self.variant.factors)
+        if math.prod(factors) != math.prod(self.variant.factors):
             raise ValueError(
                 f"encoder factors {factors} do not give {self.variant.name}'s hop of {self.variant.hop} "
-                f"samples: their product must be {math.prod(self.variant.encoder['factors'])}."  # type: ignore[arg-type]
+                f"samples: their product must be {math.prod(self.variant.factors)}."
             )
         self.factors = factors
         self.chunk_seconds = float(chunk_seconds)
@@ -281,7 +286,7 @@ class ArchisoundEncoder(FrameEncoder):
         stride so far), plus the 1023-point STFT window's half (``dmae1d-*``) or half a patch. The
         GroupNorms are not counted: their statistics span the whole input (see the module docs).
         """
-        encoder = self.parts["encoder"]
+        encoder: Any = self.parts["encoder"]  # audio-encoders-pytorch's Encoder1d (untyped)
         half, stride = 0.0, 1
 
         def walk(module: nn.Module) -> None:
@@ -328,7 +333,7 @@ class ArchisoundEncoder(FrameEncoder):
             # DiffusionMAE1d.encode: magnitude of the STFT of each channel, channels stacked along the
             # frequency axis ("b c f t -> b (c f) t"). Both channels are the same signal, so the STFT is
             # computed once and repeated (the phase, which it discards, is not computed at all).
-            stft = self.parts["encoder_stft"]
+            stft: Any = self.parts["encoder_stft"]  # audio-diffusion-pytorch's STFT (untyped)
             magnitude = torch.stft(
                 audio,
                 n_fft=stft.num_fft,
@@ -424,7 +429,7 @@ class ArchisoundFamily(ModelFamily):
         ``2 * factor + 1``) when they give the variant's hop, else the variant's configuration."""
         config = VARIANTS[spec.variant]
         tensors = _encoder_state(weights, config)
-        default = tuple(config.encoder["factors"])  # type: ignore[call-overload]
+        default = config.factors
         factors = _factors_in(tensors, len(default))
         if factors is None or math.prod(factors) != math.prod(default):
             factors = default

@@ -22,6 +22,7 @@ what they must return with numpy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +216,7 @@ class GraphBuilder:
         y = self.tensor(name, shape, dtype)
         options = self.schema.ReshapeOptionsT()
         options.newShape = list(shape)
-        shape_tensor = self.const(f"{name}/shape", np.array(shape, np.int32))
+        shape_tensor = self.const(f"{name}/shape", np.array(list(shape), np.int32))
         self.op(self.schema.BuiltinOperator.RESHAPE, [x, shape_tensor], [y], options)
         return y
 
@@ -374,7 +375,7 @@ def write_streaming_encoder(
             x = joined
         steps = steps // layer.stride
         filters = main.const(
-            f"{name}/filters", np.ascontiguousarray(layer.weights.transpose(0, 2, 1)[:, None], np.float32)
+            f"{name}/filters", np.ascontiguousarray(layer.weights.transpose((0, 2, 1))[:, None], np.float32)
         )
         bias = main.const(f"{name}/bias", np.asarray(layer.bias, np.float32))
         y = main.tensor(name, (1, 1, steps, out_channels))
@@ -390,7 +391,7 @@ def write_streaming_encoder(
             main.op(ops.LEAKY_RELU, [y], [activated], leaky)
             y = activated
         x, channels = y, out_channels
-    if steps * channels != int(np.prod(output_shape)):
+    if steps * channels != math.prod(output_shape):
         raise ValueError(
             f"the layers give {steps} x {channels} values, not an output of {list(output_shape)}."
         )
