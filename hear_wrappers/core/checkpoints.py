@@ -122,8 +122,11 @@ class Checkpoint:
     @property
     def source(self) -> str:
         """Where the file comes from, in a few words (for tables and messages)."""
-        where = f"Hugging Face {self.hub_repo}@{self.hub_revision[:8]}" if self.hub_repo else self.url
-        return f"{where} (also in the {self.packaged[0]} wheel)" if self.packaged else where
+        if self.hub_repo:
+            where = f"Hugging Face {self.hub_repo}@{self.hub_revision[:8]}"
+        else:
+            where = f"{urlparse(self.url).netloc}: {Path(urlparse(self.url).path).name}"
+        return f"the {self.packaged[0]} wheel, or {where}" if self.packaged else where
 
 
 def packaged_file(checkpoint: Checkpoint) -> Path | None:

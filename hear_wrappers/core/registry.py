@@ -231,8 +231,8 @@ class ModelFamily(abc.ABC):
                     f"{path} holds {self._names(fits)}, not {spec.name}: pass variant={fits[0]!r} (or "
                     f"leave variant out to load the file as what it is)."
                 )
+            log.warning("%s holds %s: loading it as %s.", path, self._names(fits), self.spec(fits[0]).name)
             spec = self.spec(fits[0])
-            log.warning("%s is a %s file: loading it as %s.", path, self.name, spec.name)
         resolved = dict(options)
         self.check_options(spec, resolved)
         encoder = self.build(spec, weights, resolved)
