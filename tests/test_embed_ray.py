@@ -5,6 +5,13 @@ temp dir of its own) is started once for the module; teardown stops exactly the 
 command line names that temp dir (or its client server's port), and their children — never ``ray
 stop``, which would stop every Ray on the machine. Every run's files are compared with an in-process
 run's (`test_embed.assert_same_folders`).
+
+Every node stays on 127.0.0.1 (the only addresses this workplace lets traffic to): Ray 2.x rewrites
+``--node-ip-address=127.0.0.1`` and ``--address=127.0.0.1:port`` to the machine's outward address
+unless its single-machine flag is on (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), and its CLI refuses
+to add a node while that flag is on. The head starts with the flag on; the second node joins through
+`JOIN_ON_LOOPBACK`. Drivers connect through `hear_wrappers.embed.distributed.connect`, which keeps a
+loopback address on loopback. The tests check that every node is advertised on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,12 +32,27 @@ import pytest
 from helpers import installed
 from test_embed import CREPE, TESTMODEL, assert_same_folders, env, ours
 
+from hear_wrappers.embed.distributed import connect, loopback_env
+
 pytestmark = pytest.mark.skipif(
     not installed("ray", "torchcrepe", "intervaltree", "slugify"),
     reason="needs Ray and CREPE: pip install 'hear-wrappers[distributed,crepe,eval]'",
 )
 
 RAY = str(Path(sys.executable).with_name("ray"))
+
+#: ``ray start`` (Ray's own CLI, unchanged) for a node joining on loopback: this node's IP is 127.0.0.1
+#: for the CLI (whose checks need the single-machine flag off), and the processes it starts get the flag
+#: on (so that they answer 127.0.0.1 too).
+JOIN_ON_LOOPBACK = """
+import os, sys
+import ray._private.services as services
+from ray.scripts.scripts import main
+services.get_node_ip_address = lambda address=None: "127.0.0.1"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+sys.argv = ["ray", *sys.argv[1:]]
+sys.exit(main())
+"""
 
 
 def _free_port() -> int:
@@ -103,13 +125,14 @@ def cluster(monkeypatch_module) -> str:
     monkeypatch_module.delenv("RAY_ADDRESS", raising=False)
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     address = f"127.0.0.1:{port}"
+    head = [RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp}", "--include-dashboard=false"]
+    join = [sys.executable, "-c", JOIN_ON_LOOPBACK, "start", f"--address={address}"]
+    local = loopback_env()  # loopback only, and Ray's cloud metadata requests refused on loopback
+    joining = {key: value for key, value in local.items() if key != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     try:
-        for args in (
-            ["--head", f"--port={port}", f"--temp-dir={temp}", "--include-dashboard=false"],
-            [f"--address={address}"],
-        ):
+        for command, extra_env in ((head, local), (join, joining)):
             started = subprocess.run(
-                [RAY, "start", *args, *common], env=env(), capture_output=True, text=True
+                [*command, *common], env={**env(), **extra_env}, capture_output=True, text=True, timeout=300
             )
             assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
         yield address
@@ -130,6 +153,7 @@ def monkeypatch_module():
 def test_local_cluster_starts_and_stops_by_itself(tasks, reference, tmp_path):
     log = ours(CREPE, {"variant": "tiny"}, "mean,max", tasks, tmp_path, "--workers", "1")
     assert "with the Ray engine" in log
+    assert "(1 encoder replica on 127.0.0.1)" in log  # the local cluster stays on loopback
     for folder in reference.iterdir():
         assert_same_folders(folder, tmp_path / "embeddings" / folder.name)
 
@@ -140,12 +164,14 @@ def test_two_node_cluster_through_address(cluster, tasks, reference, tmp_path):
     log = ours(
         CREPE, {"variant": "tiny"}, "mean,max", tasks, tmp_path, "--workers", "2", "--address", cluster
     )
-    assert "with the Ray engine" in log
+    assert "with the Ray engine (2 encoder replicas on 127.0.0.1)" in log
     for folder in reference.iterdir():
         assert_same_folders(folder, tmp_path / "embeddings" / folder.name)
-    ray.init(address=cluster, logging_level="WARNING")
+    connect(cluster)
     alive = [node for node in ray.nodes() if node["Alive"]]
     assert len(alive) == 2 and sum(node["Resources"].get("CPU", 0) for node in alive) == 2
+    assert {node["NodeManagerAddress"] for node in alive} == {"127.0.0.1"}
+    assert ray.get_runtime_context().gcs_address == cluster
 
 
 def test_dead_worker_is_retried_then_bounded(cluster, tasks, tmp_path, monkeypatch):

@@ -18,6 +18,15 @@
 * With no address (and no ``RAY_ADDRESS``) a local cluster sized to this machine is started for the
   run and stopped at its end; with an address the job runs on that cluster, whose nodes must have
   hear-wrappers and the model's extra installed (the module is imported there by name).
+* Loopback: the local cluster binds and advertises 127.0.0.1 only (no port on the machine's network
+  address, no connection leaves the machine), and an address on loopback (``127.0.0.1:6379``,
+  ``localhost:6379``) is connected to on loopback. Ray 2.x on Linux otherwise rewrites ``127.0.0.1``,
+  whether given as ``_node_ip_address`` or in the address, to the machine's outward address (the
+  source address of a route to 8.8.8.8), so that `connect` switches off, for the ``ray.init`` call
+  alone, the flag ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` under which Ray keeps loopback (see
+  `loopback_ray`). Ray's head also asks the cloud metadata services (169.254.169.254) which cloud it
+  runs on, even with usage statistics off; in a local cluster those requests go to a proxy on
+  loopback that refuses them (`LOCAL_ONLY_PROXY`).
 """
 
 from __future__ import annotations
@@ -37,14 +46,127 @@ from hear_wrappers.embed.audio import AudioError, decode_clip, stack_batch
 from hear_wrappers.embed.plan import Variant
 from hear_wrappers.embed.runner import BatchJob, BatchResult, EmbedError
 
-__all__ = ["DECODE_CPUS", "RayEngine"]
+__all__ = [
+    "DECODE_CPUS",
+    "LOCAL_ONLY_PROXY",
+    "LOOPBACK",
+    "RayEngine",
+    "connect",
+    "is_loopback",
+    "loopback_env",
+    "loopback_ray",
+]
 
 #: CPUs reserved by each decoding task (light: soundfile reading one batch).
 DECODE_CPUS = 0.25
 
+#: The address a local cluster binds and advertises.
+LOOPBACK = "127.0.0.1"
+
+# Ray reads this at import (ray._private.ray_constants.ENABLE_RAY_CLUSTER, default True on Linux); when
+# it is off, Ray's get_node_ip_address() answers 127.0.0.1 instead of the outward address.
+_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+#: A proxy for plain-http requests that refuses at once (nothing listens on loopback's discard port).
+#: Ray's head always runs its usage-stats module, which asks the cloud metadata services
+#: (http://169.254.169.254, http://metadata.google.internal) which cloud it is on, whether or not
+#: usage statistics are enabled; through this proxy those requests fail on loopback instead.
+#: Encoder replicas and decoding tasks remove it (see `_forget_local_proxy`), so model code is unaffected.
+LOCAL_ONLY_PROXY = "http://127.0.0.1:9"
+
+
+def loopback_env() -> dict[str, str]:
+    """The environment under which Ray's processes keep to loopback (see `loopback_ray`): for ``ray
+    start`` of a head node on this machine, or set by `loopback_ray` for ``ray.init``.
+
+    A plain-http proxy the user has set is kept (their requests then go where they chose).
+    """
+    env = {_CLUSTER_SWITCH: "0", "RAY_USAGE_STATS_ENABLED": os.environ.get("RAY_USAGE_STATS_ENABLED", "0")}
+    if not (os.environ.get("http_proxy") or os.environ.get("HTTP_PROXY")):
+        env.update(http_proxy=LOCAL_ONLY_PROXY, HTTP_PROXY=LOCAL_ONLY_PROXY)
+        local = "localhost,127.0.0.1,::1"
+        env.update(no_proxy=local, NO_PROXY=local)
+    return env
+
+
+def _forget_local_proxy() -> None:
+    """Drop `LOCAL_ONLY_PROXY` from this process's environment (in Ray workers, before model code runs)."""
+    for key in ("http_proxy", "HTTP_PROXY"):
+        if os.environ.get(key) == LOCAL_ONLY_PROXY:
+            del os.environ[key]
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a Ray address (``host:port``, or ``ray://host:port``) names this machine's loopback."""
+    if not address:
+        return False
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@contextlib.contextmanager
+def loopback_ray() -> Iterator[None]:
+    """Within this block, Ray (this process and the processes it starts) takes 127.0.0.1 as this node's IP.
+
+    Ray 2.x resolves a loopback host (in ``ray.init(address=...)``, ``_node_ip_address`` and ``ray
+    start``) to ``get_node_ip_address()``, the machine's outward address, unless its single-machine
+    mode is on (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, Ray's flag for machines where clusters are
+    not supported), where that function answers 127.0.0.1. The flag is read once, at ``import ray``,
+    so this sets it in the environment (inherited by the raylet, the GCS and the workers started
+    here) and in Ray's already imported constants, and restores both on exit. Usage statistics are
+    off unless the environment says otherwise, and cloud metadata requests fail on loopback
+    (`LOCAL_ONLY_PROXY`): nothing Ray starts here sends a packet off the machine.
+    """
+    from ray._private import ray_constants
+
+    env = loopback_env()
+    saved = {key: os.environ.get(key) for key in env}
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ.update(env)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def connect(address: str | None = None, *, local_cpus: int | None = None) -> bool:
+    """``ray.init`` for this package: the cluster at ``address`` (default ``$RAY_ADDRESS``), or else a
+    new local cluster of ``local_cpus`` CPUs (default: all) on 127.0.0.1 only.
+
+    Returns:
+        True if a local cluster was started here (the caller shuts it down), False if an existing
+        cluster was joined (or Ray was already initialised).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and not is_loopback(address):
+        ray.init(address=address, logging_level="WARNING")
+        return False
+    with loopback_ray():
+        if address:
+            ray.init(address=address, logging_level="WARNING")
+            return False
+        ray.init(
+            num_cpus=local_cpus or os.cpu_count() or 1,
+            include_dashboard=False,
+            logging_level="WARNING",
+            _node_ip_address=LOOPBACK,
+        )
+    return True
+
 
 def _decode_batch(blobs: Sequence[bytes], names: Sequence[str], task: str, sample_rate: int) -> np.ndarray:
     """Decode one batch's files (their bytes) into ``[B, N]`` float32 (a Ray task)."""
+    _forget_local_proxy()
     clips = [
         decode_clip(blob, name=name, task=task, sample_rate=sample_rate)
         for blob, name in zip(blobs, names, strict=True)
@@ -68,13 +190,17 @@ class _EncoderActor:
         from hear_wrappers.core.memory import steady_heap
         from hear_wrappers.embed.models import Embedder
 
+        _forget_local_proxy()
         steady_heap()  # long clips stay at a chunk's memory, as in our command-line tools
         torch.set_num_threads(max(1, threads))
         self.embedder = Embedder(module, model_file, [Variant(o, f) for o, f in variants], device)
 
-    def ready(self) -> tuple[int, int, str, str]:
-        """``(sample rate, process id, host name, device)`` once the model is loaded."""
-        return self.embedder.sample_rate, os.getpid(), socket.gethostname(), self.embedder.device
+    def ready(self) -> tuple[int, int, str, str, str]:
+        """``(sample rate, process id, host name, node IP, device)`` once the model is loaded."""
+        import ray
+
+        node_ip = ray.util.get_node_ip_address()
+        return self.embedder.sample_rate, os.getpid(), socket.gethostname(), node_ip, self.embedder.device
 
     def embed(
         self, audio: np.ndarray, embedding_type: str, folders: tuple[str, ...]
@@ -104,6 +230,7 @@ class RayEngine:
     """
 
     name = "Ray"
+    where = "a Ray cluster"
 
     def __init__(
         self,
@@ -124,18 +251,7 @@ class RayEngine:
 
         ray = require("ray", extra="distributed")
         self._ray = ray
-        self._owns_cluster = False
-        if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            if address:
-                ray.init(address=address, logging_level="WARNING")
-            else:
-                ray.init(
-                    num_cpus=local_cpus or os.cpu_count() or 1,
-                    include_dashboard=False,
-                    logging_level="WARNING",
-                )
-                self._owns_cluster = True
+        self._owns_cluster = connect(address, local_cpus=local_cpus)
         try:
             self._setup(module, model_file, variants, workers, device, cpus_per_worker, gpus_per_worker)
         except BaseException:
@@ -192,7 +308,10 @@ class RayEngine:
         ready = ray.get([actor.ready.remote() for actor in self._actors])
         rates = {rate for rate, *_ in ready}
         self.sample_rate: int = rates.pop()
-        self.placement = [(host, pid, dev) for _rate, pid, host, dev in ready]
+        self.placement = [(host, pid, ip, dev) for _rate, pid, host, ip, dev in ready]
+        ips = sorted({ip for _host, _pid, ip, _dev in self.placement})
+        plural = "s" if len(self.placement) > 1 else ""
+        self.where = f"{len(self.placement)} encoder replica{plural} on {', '.join(ips)}"
 
     def _new_actor(self) -> Any:
         return self._actor_class.remote(*self._actor_args, self._threads)

@@ -88,6 +88,7 @@ class Engine(Protocol):
 
     name: str
     sample_rate: int
+    where: str  # where the models run, for the summary (e.g. "2 encoder replicas on 127.0.0.1")
 
     def run(self, jobs: Iterable[BatchJob]) -> Iterator[tuple[BatchJob, BatchResult]]:
         """Each job with its result."""
@@ -115,6 +116,7 @@ class InProcessEngine:
     """Everything in this process, batch after batch (``--workers 0``, or Ray not installed)."""
 
     name = "in-process"
+    where = "this process"
 
     def __init__(
         self, module: str, model_file: str | None, variants: Sequence[Variant], device: str | None = None
@@ -155,12 +157,14 @@ class TaskSummary:
 
 @dataclass
 class EmbedReport:
-    """What `embed` did: the variant folders, a summary per task, the engine and the wall time."""
+    """What `embed` did: the variant folders, a summary per task, the engine, where the models ran and
+    the wall time."""
 
     folders: list[Path]
     tasks: list[TaskSummary]
     engine: str
     wall_seconds: float
+    where: str = ""
 
     def table(self) -> str:
         """The per-task summary as a plain-text table."""
@@ -179,6 +183,7 @@ class EmbedReport:
         lines.append(
             f"{sum(s.clips for s in self.tasks)} clips, {audio:.1f} s of audio in {self.wall_seconds:.1f} s "
             f"({audio / max(self.wall_seconds, 1e-9):.1f} s of audio per s) with the {self.engine} engine"
+            + (f" ({self.where})" if self.where else "")
         )
         return "\n".join(lines)
 
@@ -281,6 +286,7 @@ def embed(
         [state.summary for state in states.values()],
         engine.name,
         time.perf_counter() - start,
+        engine.where,
     )
     if progress:
         print(report.table(), file=sys.stderr)
