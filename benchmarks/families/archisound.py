@@ -3,6 +3,8 @@ clip for ``timestamp`` only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from harness.profile import Bench, Call, Profile, Settings, Step
 
@@ -17,7 +19,7 @@ class ArchisoundProfile(Profile):
         under ``torch.no_grad``, over the whole clip in one pass: the mono clip on both channels,
         ``STFT.encode`` (magnitude and phase of each channel), channels stacked along frequency,
         ``Encoder1d``, tanh -> ``[B, 32, T]``."""
-        parts = bench.model().encoder.parts
+        parts: Any = bench.model().encoder.parts  # audio-encoders-pytorch modules (untyped)
 
         def forward(audio: torch.Tensor) -> torch.Tensor:
             stereo = audio.unsqueeze(1).expand(-1, 2, -1)

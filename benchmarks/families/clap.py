@@ -11,8 +11,9 @@ import math
 import statistics
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -210,15 +211,16 @@ class ClapProfile(Profile):
         same quantised 2 x 10 s."""
         audio = self.case(2, 10.0).audio(seed=1)
         model = bench.model()
-        frames, embedding = self.bare(bench)(clap.quantize_int16(audio))  # type: ignore[misc]
+        bare = cast(tuple[torch.Tensor, torch.Tensor], self.bare(bench)(clap.quantize_int16(audio)))
+        frames, embedding = bare
         differences = {
             "timestamp": (clap.get_timestamp_embeddings(audio, model)[0] - frames).abs().max().item(),
             "scene": (clap.get_scene_embeddings(audio, model) - embedding).abs().max().item(),
         }
         htsat = self.laion()[0]
         if htsat is not None:
-            laion = self.laion_forward(htsat, bench)(clap.quantize_int16(audio))
-            differences["laion_clap"] = (laion - embedding).abs().max().item()  # type: ignore[operator]
+            laion = cast(torch.Tensor, self.laion_forward(htsat, bench)(clap.quantize_int16(audio)))
+            differences["laion_clap"] = (laion - embedding).abs().max().item()
         bad = {name: value for name, value in differences.items() if not value <= 1e-4}
         if bad:
             raise RuntimeError(f"outputs differ from the bare forward's: {bad}")
@@ -298,7 +300,7 @@ class ClapProfile(Profile):
         forwards, ours = [], []
         for j in range(k):
             i = round(j * (n_hops - 1) / max(k - 1, 1))
-            pair = {
+            pair: dict[str, Callable[[], object]] = {
                 "timestamp": timestamp,
                 "window": functools.partial(forward, padded[:, i * hop : i * hop + window]),
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import cast
 
 import torch
 from harness.profile import Bench, Call, Method, Profile, Settings, Step, Weights
@@ -77,7 +78,7 @@ class CrepeProfile(Profile):
         on 2 x 3 s."""
         audio = self.case(2, 3.0).audio(seed=1)
         wrapped = crepe.get_timestamp_embeddings(audio, bench.model(frames_per_batch=64))[0]
-        bare = self.bare(bench)(audio)[:, : wrapped.shape[1]]
+        bare = cast(torch.Tensor, self.bare(bench)(audio))[:, : wrapped.shape[1]]
         difference = (wrapped - bare).abs().max().item()
         if wrapped.shape != bare.shape or not torch.allclose(wrapped, bare, rtol=1e-4, atol=1e-4):
             raise RuntimeError(

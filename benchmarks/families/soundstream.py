@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -127,7 +127,7 @@ class SoundStreamProfile(Profile):
     def check(self, bench: Bench) -> dict[str, float]:
         """The wrapper's frames (one clip at a time) equal the bare loop's exactly, on 2 x 3 s."""
         audio = self.case(2, 3.0).audio(seed=1)
-        bare = self.bare(bench)(audio)
+        bare = cast(np.ndarray, self.bare(bench)(audio))
         wrapped = soundstream.get_timestamp_embeddings(audio, bench.model(**X1))[0].numpy()
         if not np.array_equal(wrapped, bare[:, : wrapped.shape[1]]):
             raise RuntimeError("the wrapper's frames differ from the bare loop's: the comparison is void")
