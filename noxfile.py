@@ -96,11 +96,14 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: CREPE (real weights) through the official heareval pipeline on generated tasks.
+    """The main job: CREPE (real weights) through the HEAR pipeline on generated tasks.
 
-    Builds the tasks, runs heareval's embeddings and predictions runners for two pooling strategies
-    and writes hear-results/results.{md,png,json}. Arguments go to ``python -m hear_wrappers.evaluate``
-    (e.g. ``nox -s demo -- hear_wrappers.encodec --model FILE`` evaluates another model).
+    Builds the tasks, computes the embeddings for two pooling strategies in one encoder pass
+    (``hear_wrappers.embed``, heareval's embeddings runner drop-in), runs heareval's own predictions
+    runner once per (task x pooling) as parallel jobs, and writes hear-results/results.{md,png,json}.
+    Arguments go to ``python -m hear_wrappers.evaluate`` (e.g. ``nox -s demo -- encodec-24khz
+    --poolings mean,max`` evaluates another model; ``--official`` runs the previous path, heareval's
+    embeddings runner once per pooling, for comparison).
     """
     install(session, "crepe,eval")
     session.run("python", "-m", "hear_wrappers.heareval", "install", "-q")

@@ -1,10 +1,22 @@
-"""The HEAR evaluation, end to end, with the official tools: tasks -> embeddings -> predictions -> report.
+"""The HEAR evaluation, end to end: tasks -> embeddings -> predictions -> report.
 
-One call (or one command) evaluates any set of HEAR modules, each with its own checkpoint and
-``load_model`` options, on HEAR-format tasks: the generated ones of `hear_wrappers.tasks` by default,
-or a folder of real HEAR tasks. Every step runs the official ``heareval`` code unchanged, in a
-subprocess, through `hear_wrappers.heareval` (which only adds the run-time fixes its 2021 pins need);
-its console output goes to ``<out>/console/``. The result is `hear_wrappers.report`'s table and figure.
+One call (or one command) evaluates any set of models — HEAR modules with their checkpoint and
+``load_model`` options, or registered names (`hear_wrappers.list_models`) — on HEAR-format tasks: the
+generated ones of `hear_wrappers.tasks` by default, or a folder of real HEAR tasks.
+
+* Embeddings: `hear_wrappers.embed`, heareval's embeddings runner drop-in (the same folders and files):
+  every configuration of one model that differs only in its pooling comes from **one** encoder pass,
+  in this process, on a local Ray cluster (``workers``) or on an existing one (``address``).
+* Predictions: the official predictions runner, unchanged (``python -m hear_wrappers.heareval
+  predictions``, which only adds the run-time fixes its 2021 pins need), once per (task x embedding
+  folder), as parallel jobs: subprocesses in a local pool sized to the cores, or Ray tasks on the
+  cluster at ``address`` (each ships its folder to a node and brings the scores back, so the nodes need
+  no shared filesystem). Their output goes to ``<out>/console/``.
+* Report: `hear_wrappers.report`'s table and figure, with combinations next to their members.
+
+``embeddings_runner="heareval", parallel=False`` runs the previous path instead (heareval's own
+embeddings runner once per configuration, then its predictions runner once per configuration, one
+after the other), for comparisons.
 
 Layout of ``<out>``::
 
@@ -18,29 +30,43 @@ Layout of ``<out>``::
 Command line (``python -m hear_wrappers.evaluate --help``)::
 
     python -m hear_wrappers.evaluate                   # the demo: CREPE tiny, mean vs mean+std pooling
+    python -m hear_wrappers.evaluate crepe-tiny encodec-24khz --poolings mean,mean+std,max
     python -m hear_wrappers.evaluate hear_wrappers.encodec --model encodec_24khz-d7cc33bc.th \\
         --options '{"pooling": "mean"}' --options '{"pooling": "mean+std"}'
-    python -m hear_wrappers.evaluate hear_wrappers.crepe --tasks-dir ~/hear-2021/tasks
+    python -m hear_wrappers.evaluate crepe-full --tasks-dir ~/hear-2021/tasks --address HEAD:6379
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["DEMO_CANDIDATES", "Candidate", "EvaluationResult", "evaluate", "main"]
+__all__ = [
+    "DEMO_CANDIDATES",
+    "Candidate",
+    "EvaluationResult",
+    "PredictionJob",
+    "StepFailed",
+    "evaluate",
+    "main",
+    "run_predictions",
+]
 
 
 @dataclass(frozen=True)
@@ -61,17 +87,46 @@ class Candidate:
     def __hash__(self) -> int:
         return hash((self.module, json.dumps(self.options, sort_keys=True), self.model_file))
 
+    @classmethod
+    def named(cls, name: str, options: Mapping[str, Any] | None = None, model_file: str = "") -> Candidate:
+        """A candidate from a registered model name (``"crepe-tiny"``) or a HEAR module's import name.
+
+        A registered name becomes its module with ``variant`` set first (``create_model("crepe-tiny",
+        pooling="mean")`` is ``hear_wrappers.crepe`` with ``{"variant": "tiny", "pooling": "mean"}``),
+        so its folder is the one heareval writes for that module and those options.
+
+        Raises:
+            ValueError: an unknown name that is not a module path either (the message lists the
+                closest registered names).
+            TypeError: options that choose the variant of a registered name.
+        """
+        options = dict(options or {})
+        if "." in name:  # a module path (registered names hold no dots)
+            return cls(name, options, model_file)
+        from hear_wrappers.core.registry import get_family, get_spec
+
+        spec = get_spec(name)
+        chosen = sorted({"variant", *get_family(spec.family).variant_aliases} & set(options))
+        if chosen:
+            raise TypeError(
+                f"{name} already chooses the variant: drop option(s) {chosen}, or name the module."
+            )
+        return cls(spec.module, {"variant": spec.variant, **options}, model_file)
+
     @property
     def folder_name(self) -> str:
         """The folder heareval's embeddings runner writes this candidate to (module + option slugs)."""
-        if not self.options:
-            return self.module
-        from slugify import slugify  # heareval's own naming, from its dependency python-slugify
+        from hear_wrappers.embed.plan import options_slug
 
-        slugs = (f"{slugify(k)}={slugify(str(v))}" for k, v in self.options.items())
-        return self.module + "-" + "-".join(slugs)
+        return self.module + options_slug(self.options)
 
-    def load(self):
+    @property
+    def model_key(self) -> str:
+        """What decides the model (module, file, options but the pooling): equal keys share one pass."""
+        options = {k: v for k, v in self.options.items() if k != "pooling"}
+        return json.dumps([self.module, self.model_file, options], sort_keys=True)
+
+    def load(self) -> Any:
         """The model, loaded in this process (to learn its sample rate)."""
         module = importlib.import_module(self.module)
         if self.model_file:
@@ -95,7 +150,7 @@ class EvaluationResult:
         task_dirs: the HEAR task folders evaluated.
         score_dirs: ``{candidate folder name: [embedding task folders holding the scores]}``.
         report: paths of the report files (``markdown``, ``png``, ``json``).
-        timings: wall seconds of each step.
+        timings: wall seconds of each step (``pipeline``: embeddings + predictions + report).
     """
 
     out_dir: Path
@@ -109,22 +164,192 @@ class StepFailed(RuntimeError):
     """An official runner exited with an error; the message holds the end of its output."""
 
 
-def _run_step(name: str, args: Sequence[str], *, cwd: Path, console: Path) -> float:
+def _heareval_command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "hear_wrappers.heareval", *args]
+
+
+def _run_step(
+    name: str, args: Sequence[str], *, cwd: Path, console: Path, env: Mapping[str, str] | None = None
+) -> float:
     """Run ``python -m hear_wrappers.heareval <args>`` in ``cwd``, output to ``console/<name>.log``."""
     console.mkdir(parents=True, exist_ok=True)
     log = console / f"{name}.log"
-    command = [sys.executable, "-m", "hear_wrappers.heareval", *args]
+    command = _heareval_command(args)
     start = time.perf_counter()
     with log.open("w") as handle:
         handle.write("$ " + " ".join(command) + "\n")
         handle.flush()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        completed = subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        completed = subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=full_env)
     seconds = time.perf_counter() - start
     if completed.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise StepFailed(f"{name} failed (exit {completed.returncode}); full output in {log}:\n{tail}")
     return seconds
+
+
+@dataclass(frozen=True)
+class PredictionJob:
+    """The official predictions runner on one embedded task folder.
+
+    Attributes:
+        folder: ``<embeddings>/<candidate folder>/<task>/`` (heareval's files, ``.done.embeddings``).
+        grid_points: heareval's ``--grid-points``.
+    """
+
+    folder: Path
+    grid_points: int = 1
+
+    @property
+    def name(self) -> str:
+        """``predictions-<candidate folder>-<task>``: the job's console log name."""
+        return f"predictions-{self.folder.parent.name}-{self.folder.name}"
+
+
+def _thread_env(threads: int) -> dict[str, str]:
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def _local_predictions(
+    jobs: Sequence[PredictionJob],
+    *,
+    cwd: Path,
+    console: Path,
+    workers: int,
+    threads: int,
+    done: Callable[[str], None],
+) -> dict[str, float]:
+    """Each job in its own subprocess, ``workers`` at a time, with ``threads`` threads each."""
+    seconds: dict[str, float] = {}
+    failures: list[str] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            pool.submit(
+                _run_step,
+                job.name,
+                ["predictions", str(job.folder), "--grid-points", str(job.grid_points)],
+                cwd=cwd,
+                console=console,
+                env=_thread_env(threads),
+            ): job
+            for job in jobs
+        }
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                seconds[job.name] = future.result()
+            except StepFailed as error:
+                failures.append(str(error))
+            done(job.name)
+    if failures:
+        raise StepFailed(f"{len(failures)} of {len(jobs)} prediction jobs failed:\n" + "\n\n".join(failures))
+    return seconds
+
+
+def _pack(folder: Path, *, newer_than: float | None = None) -> bytes:
+    """``folder`` (its files modified after ``newer_than``, when given) as an uncompressed tar."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and (newer_than is None or path.stat().st_mtime > newer_than):
+                tar.add(path, arcname=str(path.relative_to(folder)))
+    return buffer.getvalue()
+
+
+def _predict_on_node(task_name: str, packed: bytes, grid_points: int, threads: int) -> tuple[int, bytes, str]:
+    """A Ray task: unpack an embedded task folder, run the official predictions runner on it, and
+    return ``(exit status, the files it wrote as a tar, its output)``."""
+    with tempfile.TemporaryDirectory(prefix="hear-predictions-") as temp:
+        folder = Path(temp) / task_name
+        folder.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+            tar.extractall(folder, filter="data")
+        started = time.time()
+        time.sleep(0.01)  # files written from now on have a later modification time
+        command = _heareval_command(["predictions", str(folder), "--grid-points", str(grid_points)])
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **_thread_env(threads)}
+        completed = subprocess.run(command, cwd=temp, capture_output=True, text=True, env=env)
+        output = "$ " + " ".join(command) + "\n" + completed.stdout + completed.stderr
+        return completed.returncode, _pack(folder, newer_than=started), output
+
+
+def _ray_predictions(
+    jobs: Sequence[PredictionJob], *, console: Path, address: str, threads: int, done: Callable[[str], None]
+) -> dict[str, float]:
+    """Each job as a Ray task (one CPU) on the cluster at ``address``; its files come back here."""
+    from hear_wrappers.core.imports import require
+    from hear_wrappers.embed.distributed import connect
+
+    ray = require("ray", extra="distributed")
+    owns = connect(address)
+    try:
+        remote = ray.remote(num_cpus=threads, max_retries=1)(_predict_on_node)
+        started = time.perf_counter()
+        refs = {
+            remote.remote(job.folder.name, _pack(job.folder), job.grid_points, threads): job for job in jobs
+        }
+        seconds: dict[str, float] = {}
+        failures: list[str] = []
+        console.mkdir(parents=True, exist_ok=True)
+        pending = list(refs)
+        while pending:
+            (ref,), pending = ray.wait(pending, num_returns=1)
+            job = refs[ref]
+            status, files, output = ray.get(ref)
+            log = console / f"{job.name}.log"
+            log.write_text(output)
+            with tarfile.open(fileobj=io.BytesIO(files)) as tar:
+                tar.extractall(job.folder, filter="data")
+            seconds[job.name] = time.perf_counter() - started
+            if status != 0:
+                tail = "\n".join(output.splitlines()[-40:])
+                failures.append(f"{job.name} failed (exit {status}); full output in {log}:\n{tail}")
+            done(job.name)
+    finally:
+        if owns:
+            ray.shutdown()
+    if failures:
+        raise StepFailed(f"{len(failures)} of {len(jobs)} prediction jobs failed:\n" + "\n\n".join(failures))
+    return seconds
+
+
+def run_predictions(
+    jobs: Sequence[PredictionJob],
+    *,
+    cwd: Path,
+    console: Path,
+    workers: int | None = None,
+    address: str | None = None,
+    threads: int | None = None,
+    done: Callable[[str], None] = lambda name: None,
+) -> dict[str, float]:
+    """The official predictions runner on every job's folder, as parallel jobs.
+
+    Args:
+        jobs: the folders to score.
+        cwd: working folder of the local subprocesses.
+        console: where each job's output goes (``<job.name>.log``).
+        workers: local jobs at once (default: one per core); ignored on a cluster.
+        address: a Ray cluster: each job runs there as a task of ``threads`` CPUs (its folder is
+            sent to the node and the files the runner writes come back), as many at once as the
+            cluster holds.
+        threads: CPU threads per job (default: the cores shared out between the local jobs; 1 per
+            Ray task).
+        done: called with each job's name when it ends.
+
+    Returns:
+        ``{job name: wall seconds}`` (on a cluster: from submission to the result's return).
+
+    Raises:
+        StepFailed: after every job has ended, if any failed (the message holds each one's output).
+    """
+    if not jobs:
+        return {}
+    if address:
+        return _ray_predictions(jobs, console=console, address=address, threads=threads or 1, done=done)
+    workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    return _local_predictions(jobs, cwd=cwd, console=console, workers=workers, threads=threads, done=done)
 
 
 def evaluate(
@@ -139,12 +364,17 @@ def evaluate(
     title: str = "",
     resume: bool = False,
     progress: bool = True,
+    workers: int | None = 0,
+    address: str | None = None,
+    jobs: int | None = None,
+    embeddings_runner: str = "hear-wrappers",
+    parallel: bool = True,
 ) -> EvaluationResult:
-    """Evaluate ``candidates`` on HEAR tasks with the official runners and write the report.
+    """Evaluate ``candidates`` on HEAR tasks and write the report (see the module docs).
 
     Args:
-        candidates: model configurations (see `Candidate`); their sample rates decide which rates
-            the generated tasks are written at.
+        candidates: model configurations (see `Candidate`, `Candidate.named`); their sample rates
+            decide which rates the generated tasks are written at.
         out_dir: output folder (layout in the module docs).
         tasks_dir: a folder of existing HEAR tasks (each sub-folder one task, with audio at every
             candidate's sample rate); None to generate `hear_wrappers.tasks` tasks into ``out/tasks``.
@@ -153,15 +383,23 @@ def evaluate(
         seed: seed of the generated tasks.
         grid_points: heareval's ``--grid-points`` (hyper-parameter settings tried per task).
         title: title of the figure.
-        resume: keep what an earlier run left in ``out_dir`` (heareval skips finished steps);
+        resume: keep what an earlier run left in ``out_dir`` (finished clips and steps are kept);
             otherwise tasks, embeddings and logs there are started afresh.
-        progress: show a progress bar over the steps.
+        progress: show progress bars.
+        workers: encoder replicas for the embeddings (`hear_wrappers.embed.embed`): 0 (default)
+            in this process, N on Ray (a local cluster unless ``address``), None: Ray's default.
+        address: a Ray cluster for the embeddings and the prediction jobs.
+        jobs: local prediction jobs at once (default: one per core).
+        embeddings_runner: ``"hear-wrappers"`` (`hear_wrappers.embed`, one pass per model) or
+            ``"heareval"`` (the official runner, once per candidate; the previous path).
+        parallel: one prediction job per (task x candidate), in parallel; False runs the official
+            predictions runner once per candidate over all tasks, one after the other.
 
     Returns:
         an `EvaluationResult`.
 
     Raises:
-        ValueError: no candidates, or a task folder that does not exist.
+        ValueError: no candidates, a task folder that does not exist, or an unknown runner.
         StepFailed: an official runner failed (its output's end is in the message).
     """
     from hear_wrappers import report, tasks
@@ -169,6 +407,10 @@ def evaluate(
     candidates = list(dict.fromkeys(candidates))
     if not candidates:
         raise ValueError("no candidates to evaluate: give at least one module (e.g. hear_wrappers.crepe).")
+    if embeddings_runner not in ("hear-wrappers", "heareval"):
+        raise ValueError(
+            f"embeddings_runner must be 'hear-wrappers' or 'heareval', got {embeddings_runner!r}."
+        )
     out = Path(out_dir).expanduser().resolve()
     embeddings_root, console = out / "embeddings", out / "console"
     if not resume:
@@ -177,18 +419,14 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
-    n_steps = 1 + len(candidates) * 2 + 1
-    bar = tqdm(total=n_steps, desc="HEAR evaluation", unit="step", disable=not progress)
-
-    def advance(label: str) -> None:
-        bar.set_postfix_str(label, refresh=False)
-        bar.update(1)
-
-    # 1. tasks, at every rate the candidates take
+    # 1. tasks, at every rate the candidates take (one model loaded per model key)
     start = time.perf_counter()
-    rates = sorted({int(candidate.load().sample_rate) for candidate in candidates})
+    rate_of_key: dict[str, int] = {}
+    for candidate in candidates:
+        if candidate.model_key not in rate_of_key:
+            rate_of_key[candidate.model_key] = int(candidate.load().sample_rate)
+    rates = sorted(set(rate_of_key.values()))
     if tasks_dir is None:
-        bar.set_postfix_str("building tasks")
         task_root = out / "tasks"
         task_dirs = tasks.build_tasks(task_root, task_kinds, sample_rates=rates, seed=seed, size=size)
     else:
@@ -197,36 +435,77 @@ def evaluate(
             raise ValueError(f"tasks_dir {str(task_root)!r} is not a folder of HEAR tasks.")
         task_dirs = sorted(path for path in task_root.iterdir() if path.is_dir())
     timings["tasks"] = time.perf_counter() - start
-    advance("tasks ready")
+    pipeline_start = time.perf_counter()
 
-    # 2. embeddings (official runner), 3. predictions (official runner), per candidate
-    score_dirs: dict[str, list[Path]] = {}
-    for candidate in candidates:
-        name = candidate.folder_name
-        bar.set_postfix_str(f"embeddings: {name}")
-        args = ["embeddings", candidate.module, "--tasks-dir", str(task_root)]
-        args += ["--embeddings-dir", str(embeddings_root)]
-        if candidate.options:
-            args += ["--model-options", json.dumps(candidate.options)]
-        if candidate.model_file:
-            args += ["--model", str(Path(candidate.model_file).expanduser().resolve())]
-        timings[f"embeddings {name}"] = _run_step(f"embeddings-{name}", args, cwd=out, console=console)
-        advance(f"embedded: {name}")
+    # 2. embeddings: one pass per model (hear_wrappers.embed), or the official runner per candidate
+    if embeddings_runner == "hear-wrappers":
+        from hear_wrappers.embed import embed
 
-        embedded = [embeddings_root / name / task.name for task in task_dirs]
-        bar.set_postfix_str(f"predictions: {name}")
-        args = ["predictions", *map(str, embedded), "--grid-points", str(grid_points)]
-        timings[f"predictions {name}"] = _run_step(f"predictions-{name}", args, cwd=out, console=console)
-        score_dirs[name] = embedded
-        advance(f"scored: {name}")
+        groups: dict[tuple[str, str, int], list[Candidate]] = {}
+        for candidate in candidates:
+            key = (candidate.module, candidate.model_file, rate_of_key[candidate.model_key])
+            groups.setdefault(key, []).append(candidate)
+        for (module, model_file, _rate), members in groups.items():
+            start = time.perf_counter()
+            embed(
+                module,
+                model_file=str(Path(model_file).expanduser().resolve()) if model_file else None,
+                tasks_dir=task_root,
+                task=[path.name for path in task_dirs],
+                embeddings_dir=str(embeddings_root),
+                model_options=[member.options for member in members],
+                workers=workers,
+                address=address,
+                progress=progress,
+            )
+            names = ", ".join(member.folder_name for member in members)
+            timings[f"embeddings {names}"] = time.perf_counter() - start
+    else:
+        for candidate in candidates:
+            args = ["embeddings", candidate.module, "--tasks-dir", str(task_root)]
+            args += ["--embeddings-dir", str(embeddings_root)]
+            if candidate.options:
+                args += ["--model-options", json.dumps(candidate.options)]
+            if candidate.model_file:
+                args += ["--model", str(Path(candidate.model_file).expanduser().resolve())]
+            name = candidate.folder_name
+            timings[f"embeddings {name}"] = _run_step(f"embeddings-{name}", args, cwd=out, console=console)
 
-    # 4. report
+    # 3. predictions: the official runner per (task x candidate) in parallel, or per candidate
+    score_dirs = {
+        c.folder_name: [embeddings_root / c.folder_name / t.name for t in task_dirs] for c in candidates
+    }
+    start = time.perf_counter()
+    if parallel:
+        prediction_jobs = [PredictionJob(f, grid_points) for folders in score_dirs.values() for f in folders]
+        bar = tqdm(total=len(prediction_jobs), desc="predictions", unit="job", disable=not progress)
+        seconds = run_predictions(
+            prediction_jobs,
+            cwd=out,
+            console=console,
+            workers=jobs,
+            address=address,
+            done=lambda name: bar.update(1),
+        )
+        bar.close()
+        timings.update(seconds)
+    else:
+        for name, folders in score_dirs.items():
+            args = ["predictions", *map(str, folders), "--grid-points", str(grid_points)]
+            timings[f"predictions {name}"] = _run_step(f"predictions-{name}", args, cwd=out, console=console)
+    timings["predictions"] = time.perf_counter() - start
+
+    # 4. report, with each configuration's options (combinations shown next to their members)
     start = time.perf_counter()
     scores = report.collect_scores(path for paths in score_dirs.values() for path in paths)
-    files = report.write_report(scores, out, title=title or "HEAR evaluation (hear-wrappers)")
+    files = report.write_report(
+        scores,
+        out,
+        title=title or "HEAR evaluation (hear-wrappers)",
+        options={candidate.folder_name: candidate.options for candidate in candidates},
+    )
     timings["report"] = time.perf_counter() - start
-    advance("report written")
-    bar.close()
+    timings["pipeline"] = time.perf_counter() - pipeline_start
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     return EvaluationResult(out, list(task_dirs), score_dirs, files, timings)
 
@@ -234,18 +513,27 @@ def evaluate(
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m hear_wrappers.evaluate",
-        description="Evaluate HEAR modules with the official heareval runners and draw the results. "
-        "Without a module: the demo (CREPE tiny on its real weights, mean vs mean+std pooling, "
-        "on generated tasks).",
+        description="Evaluate HEAR models: embeddings with hear_wrappers.embed (one pass per model for "
+        "every pooling), the official heareval predictions runner in parallel, and the report. "
+        "Without a model: the demo (CREPE tiny on its real weights, mean vs mean+std pooling, on "
+        "generated tasks).",
     )
-    parser.add_argument("module", nargs="?", help="HEAR module to evaluate, e.g. hear_wrappers.encodec")
-    parser.add_argument("--model", default="", help="weights file for load_model (default: official)")
+    parser.add_argument(
+        "models",
+        nargs="*",
+        help="registered model names (hear_wrappers.list_models(), e.g. crepe-tiny) or HEAR modules "
+        "(e.g. hear_wrappers.encodec)",
+    )
+    parser.add_argument("--model", default="", help="weights file for load_model (one model only)")
     parser.add_argument(
         "--options",
         action="append",
         default=[],
         metavar="JSON",
-        help="load_model options as a JSON dict; repeat to compare configurations",
+        help="load_model options as a JSON dict, for every model; repeat to compare configurations",
+    )
+    parser.add_argument(
+        "--poolings", default=None, help="comma-separated poolings, each a configuration (one pass for all)"
     )
     parser.add_argument("--out", default="hear-results", help="output folder (default: hear-results)")
     parser.add_argument("--tasks-dir", default=None, help="existing HEAR tasks instead of generated ones")
@@ -253,25 +541,65 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", default="demo", help="generated task size: tiny or demo (default: demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated tasks")
     parser.add_argument("--grid-points", type=int, default=1, help="heareval's --grid-points (default 1)")
-    parser.add_argument("--resume", action="store_true", help="keep finished steps of an earlier run")
+    parser.add_argument("--resume", action="store_true", help="keep finished work of an earlier run")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="encoder replicas on Ray (default 0: in this process)"
+    )
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster for embeddings and prediction jobs (default: none)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="local prediction jobs at once (default: cores)"
+    )
+    parser.add_argument(
+        "--official",
+        action="store_true",
+        help="the previous path, for comparison: heareval's embeddings runner once per configuration, "
+        "then its predictions runner once per configuration, one after the other",
+    )
     return parser.parse_args(argv)
+
+
+def candidates_from_args(
+    models: Sequence[str], options: Sequence[str], poolings: str | None, model_file: str
+) -> list[Candidate]:
+    """The candidates a command line asks for: every model x ``--options`` x ``--poolings``.
+
+    Raises:
+        SystemExit: malformed options, or ``--model`` with several models.
+    """
+    try:
+        parsed = [json.loads(text) for text in options] or [{}]
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"--options must be a JSON dict: {error}") from error
+    if not all(isinstance(option, dict) for option in parsed):
+        raise SystemExit('--options must be a JSON dict, e.g. \'{"pooling": "mean"}\'')
+    if model_file and len(models) != 1:
+        raise SystemExit("--model gives the weights of one model: name exactly one model with it.")
+    names = [name.strip() for name in poolings.split(",") if name.strip()] if poolings else [None]
+    candidates = []
+    for model in models:
+        for option in parsed:
+            for pooling in names:
+                full = {**option, **({"pooling": pooling} if pooling else {})}
+                try:
+                    candidates.append(Candidate.named(model, full, model_file))
+                except (ValueError, TypeError) as error:
+                    raise SystemExit(str(error)) from None
+    return candidates
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; prints where the report went and its table."""
     args = _parse(argv)
-    if args.module is None:
-        if args.model or args.options:
-            raise SystemExit("--model/--options need a module, e.g. hear_wrappers.crepe")
+    if not args.models:
+        if args.model or args.options or args.poolings:
+            raise SystemExit(
+                "--model/--options/--poolings need a model, e.g. crepe-tiny or hear_wrappers.crepe"
+            )
         candidates: list[Candidate] = list(DEMO_CANDIDATES)
     else:
-        try:
-            options = [json.loads(text) for text in args.options] or [{}]
-        except json.JSONDecodeError as error:
-            raise SystemExit(f"--options must be a JSON dict: {error}") from error
-        if not all(isinstance(option, dict) for option in options):
-            raise SystemExit('--options must be a JSON dict, e.g. \'{"pooling": "mean"}\'')
-        candidates = [Candidate(args.module, option, args.model) for option in options]
+        candidates = candidates_from_args(args.models, args.options, args.poolings, args.model)
     start = time.perf_counter()
     try:
         result = evaluate(
@@ -283,13 +611,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             grid_points=args.grid_points,
             resume=args.resume,
+            workers=args.workers,
+            address=args.address,
+            jobs=args.jobs,
+            embeddings_runner="heareval" if args.official else "hear-wrappers",
+            parallel=not args.official,
         )
     except StepFailed as error:
         print(error, file=sys.stderr)
         return 1
     print(Path(result.report.markdown).read_text())
     print(f"Report: {result.report.markdown}, {result.report.png}")
-    print(f"Wall time: {time.perf_counter() - start:.0f} s (steps in {result.out_dir / 'timings.json'})")
+    print(
+        f"Wall time: {time.perf_counter() - start:.0f} s, pipeline (embeddings + predictions + report) "
+        f"{result.timings['pipeline']:.0f} s (steps in {result.out_dir / 'timings.json'})"
+    )
     return 0
 
 

