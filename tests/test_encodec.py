@@ -2,14 +2,13 @@
 
 import dataclasses
 import hashlib
-import json
 import math
 import subprocess
 import sys
 
 import pytest
 import torch
-from helpers import installed, noise
+from helpers import cuda_in_float32, installed, network_shape, noise, reordering_tolerance
 
 if not installed("encodec", "julius", "einops"):
     pytest.skip("needs the 'encodec' extra: pip install 'hear-wrappers[encodec]'", allow_module_level=True)
@@ -31,47 +30,24 @@ def bare_24khz(model, audio):
         return model.encoder.encoder(native.unsqueeze(1)).transpose(1, 2)
 
 
-def test_hear_attributes(encodec_24khz, encodec_48khz):
-    for model in (encodec_24khz, encodec_48khz):
-        assert model.sample_rate == 48000
-        assert model.timestamp_embedding_size == 128
-        assert model.scene_embedding_size == 256  # mean+std by default
-
-
-@pytest.mark.parametrize(("pooling", "size"), [("mean", 128), ("max", 128), ("mean+max", 256)])
-def test_pooling_is_chosen_at_load_time_like_heareval_model_options(encodec_checkpoints, pooling, size):
-    options = json.loads(json.dumps({"pooling": pooling}))  # as --model-options passes them
-    model = encodec.load_model(str(encodec_checkpoints["24khz"]), **options)
-    assert model.scene_embedding_size == size
-    assert encodec.get_scene_embeddings(noise(2, 0.5), model).shape == (2, size)
+def close(actual: torch.Tensor, expected: torch.Tensor, model) -> None:
+    """Equal within float32 rounding of a computation in another order (see `reordering_tolerance`)."""
+    depth, fan_in = network_shape(model.encoder)
+    atol = reordering_tolerance(expected, depth=depth, fan_in=fan_in)
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=0)
 
 
 @pytest.mark.parametrize(("fixture", "hop_ms"), [("encodec_24khz", 40 / 3), ("encodec_48khz", 20 / 3)])
-def test_shapes_dtypes_and_timestamps(request, fixture, hop_ms):
+def test_frames_are_centred_on_the_spans_they_summarise(request, fixture, hop_ms):
+    """Frame k summarises the input samples [k hop, (k + 1) hop): its timestamp is that span's centre,
+    and the spans tile the clip (the last one ends within a hop after it)."""
     model = request.getfixturevalue(fixture)
-    audio = noise(3, 1.5)
-    embeddings, timestamps = encodec.get_timestamp_embeddings(audio, model)
-    n_frames = math.ceil(1500 / hop_ms)
-    assert embeddings.shape == (3, n_frames, 128) and embeddings.dtype == torch.float32
-    assert timestamps.shape == (3, n_frames) and timestamps.dtype == torch.float32
-    torch.testing.assert_close(timestamps[:, 0], torch.full((3,), hop_ms / 2))
-    torch.testing.assert_close(
-        timestamps.diff(dim=1), torch.full((3, n_frames - 1), hop_ms), atol=1e-3, rtol=0
-    )
-    # The frames' spans [centre - hop/2, centre + hop/2) tile the clip from 0 ms to its end.
-    assert timestamps[0, -1] - hop_ms / 2 < 1500 <= timestamps[0, -1] + hop_ms / 2
-    scene = encodec.get_scene_embeddings(audio, model)
-    assert scene.shape == (3, 256) and scene.dtype == torch.float32
-    torch.testing.assert_close(scene[:, :128], embeddings.mean(dim=1))
-
-
-@pytest.mark.parametrize("seconds", [1.07, 1.98, 4.0, 2.74])  # hearvalidator's lengths
-def test_timestamps_stay_within_the_clip(encodec_24khz, seconds):
-    audio = noise(1, seconds)
-    embeddings, timestamps = encodec.get_timestamp_embeddings(audio, encodec_24khz)
-    assert timestamps.max() <= 1000 * seconds
-    assert timestamps.max() > 1000 * seconds - 40 / 3  # and reach its end
-    assert embeddings.shape[1] == timestamps.shape[1]
+    embeddings, timestamps = encodec.get_timestamp_embeddings(noise(2, 0.3), model)
+    n_frames = math.ceil(300 / hop_ms)
+    assert embeddings.shape == (2, n_frames, 128)
+    centres = (torch.arange(n_frames, dtype=torch.float64) + 0.5) * hop_ms
+    torch.testing.assert_close(timestamps, centres.float().expand(2, -1))
+    assert timestamps[0, -1] - hop_ms / 2 < 300 <= timestamps[0, -1] + hop_ms / 2
 
 
 def test_24khz_frames_are_the_encoders_own(encodec_24khz):
@@ -79,7 +55,7 @@ def test_24khz_frames_are_the_encoders_own(encodec_24khz):
     embeddings, _ = encodec.get_timestamp_embeddings(audio, encodec_24khz)
     bare = bare_24khz(encodec_24khz, audio)
     assert bare.shape[1] == embeddings.shape[1] + 1  # the last, mostly padded, frame is dropped
-    torch.testing.assert_close(embeddings, bare[:, :-1])
+    close(embeddings, bare[:, :-1], encodec_24khz)
 
 
 def test_48khz_frames_are_unit_rms_stereo_segments(encodec_48khz):
@@ -91,7 +67,7 @@ def test_48khz_frames_are_unit_rms_stereo_segments(encodec_48khz):
             scaled = segment / (segment.pow(2).mean().sqrt() + 1e-8)
             stereo = torch.stack([scaled, scaled], dim=1)
             expected.append(encodec_48khz.encoder.encoder(stereo).transpose(1, 2))
-    torch.testing.assert_close(embeddings, torch.cat(expected, dim=1))
+    close(embeddings, torch.cat(expected, dim=1), encodec_48khz)
     assert embeddings.shape[1] == 150 + 150 + 75
 
 
@@ -100,74 +76,13 @@ def test_long_clips_in_chunks_equal_the_one_pass_encoder(encodec_checkpoints):
     audio = noise(1, 6.3, seed=3)
     embeddings, _ = encodec.get_timestamp_embeddings(audio, model)
     bare = bare_24khz(model, audio)[:, : embeddings.shape[1]]
-    torch.testing.assert_close(embeddings, bare, atol=1e-5, rtol=1e-4)
-    # The context is what makes it exact: without it, frames next to each cut go wrong.
+    close(embeddings, bare, model)
+    # The context is what makes it exact: without it, frames next to each cut move beyond rounding
+    # (the tolerance above bounds it).
     model.encoder.context_frames = 0
     cut, _ = encodec.get_timestamp_embeddings(audio, model)
-    assert (cut - embeddings).abs().max() > 1e-3
-
-
-@pytest.mark.parametrize("fixture", ["encodec_24khz", "encodec_48khz"])
-def test_batch_invariance(request, fixture):
-    """A clip's embedding is the same alone, among other clips, and in a slice of the batch."""
-    model = request.getfixturevalue(fixture)
-    batch = noise(4, 1.2, seed=4)
-    batch[2] = 0.0  # silent batch-mate
-    together, _ = encodec.get_timestamp_embeddings(batch, model)
-    alone, _ = encodec.get_timestamp_embeddings(batch[1:2], model)
-    sliced, _ = encodec.get_timestamp_embeddings(batch[1:3], model)
-    torch.testing.assert_close(alone[0], together[1], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(sliced[0], together[1], atol=1e-5, rtol=1e-4)
-    scene_together = encodec.get_scene_embeddings(batch, model)
-    scene_alone = encodec.get_scene_embeddings(batch[3:], model)
-    torch.testing.assert_close(scene_alone[0], scene_together[3], atol=1e-5, rtol=1e-4)
-
-
-def test_determinism(encodec_24khz):
-    audio = noise(2, 1.0, seed=5)
-    first = encodec.get_scene_embeddings(audio, encodec_24khz)
-    second = encodec.get_scene_embeddings(audio.clone(), encodec_24khz)
-    assert torch.equal(first, second)
-
-
-@pytest.mark.parametrize("fixture", ["encodec_24khz", "encodec_48khz"])
-def test_silence_and_full_scale_clipping_are_finite(request, fixture):
-    model = request.getfixturevalue(fixture)
-    square = torch.sign(torch.sin(torch.linspace(0, 200 * math.pi, 48000)))
-    audio = torch.stack([torch.zeros(48000), square, -torch.ones(48000)])
-    embeddings, _ = encodec.get_timestamp_embeddings(audio, model)
-    assert torch.isfinite(embeddings).all()
-    assert torch.isfinite(encodec.get_scene_embeddings(audio, model)).all()
-
-
-@pytest.mark.parametrize(
-    ("audio", "error", "match"),
-    [
-        (torch.zeros(48000), ValueError, "unsqueeze"),
-        (torch.zeros(1, 2, 48000), ValueError, "mono"),
-        (torch.zeros(1, 48000, dtype=torch.float64), TypeError, "float32"),
-        (torch.zeros(1, 48000, dtype=torch.int16), TypeError, "32768"),
-        (torch.full((1, 48000), float("nan")), ValueError, "NaN"),
-        (torch.zeros(1, 0), ValueError, "empty"),
-        (torch.zeros(1, 100), ValueError, "minimum of 640 samples"),
-    ],
-)
-def test_bad_input_gets_a_clear_error(encodec_24khz, audio, error, match):
-    for function in (encodec.get_timestamp_embeddings, encodec.get_scene_embeddings):
-        with pytest.raises(error, match=match):
-            function(audio, encodec_24khz)
-
-
-def test_shortest_clip_embeds(encodec_24khz, encodec_48khz):
-    embeddings, _ = encodec.get_timestamp_embeddings(torch.zeros(1, 640), encodec_24khz)
-    assert embeddings.shape == (1, 1, 128)
-    embeddings, _ = encodec.get_timestamp_embeddings(torch.zeros(1, 320), encodec_48khz)
-    assert embeddings.shape == (1, 1, 128)
-
-
-def test_model_must_come_from_load_model():
-    with pytest.raises(TypeError, match="load_model"):
-        encodec.get_scene_embeddings(torch.zeros(1, 48000), torch.nn.Linear(1, 1))
+    depth, fan_in = network_shape(model.encoder)
+    assert (cut - embeddings).abs().max() > reordering_tolerance(bare, depth=depth, fan_in=fan_in)
 
 
 def test_bad_options():
@@ -175,8 +90,10 @@ def test_bad_options():
         encodec.load_model("x.th", variant="32khz")
     with pytest.raises(ValueError, match="bandwidths"):
         encodec.load_model("x.th", embedding="quantized", bandwidth=5.0)
-    with pytest.raises(ValueError, match="unknown pooling"):
-        encodec.load_model("x.th", pooling="median")
+    with pytest.raises(ValueError, match="embedding must be 'latent' or 'quantized'"):
+        encodec.load_model("x.th", embedding="codes")
+    with pytest.raises(ValueError, match=r"chunk_seconds must be at least 1\.0"):
+        encodec.load_model("x.th", chunk_seconds=0.5)
 
 
 def test_quantized_codebook_vectors(encodec_checkpoints):
@@ -196,13 +113,6 @@ def test_quantized_codebook_vectors(encodec_checkpoints):
             torch.testing.assert_close(quantized, quantizer.decode(codes).transpose(1, 2))
         by_bandwidth[bandwidth] = quantized
     assert not torch.allclose(by_bandwidth[1.5], by_bandwidth[24.0])
-
-
-def test_a_file_loads_as_its_variant_and_a_wrong_explicit_variant_names_the_right_one(encodec_checkpoints):
-    model = encodec.load_model(str(encodec_checkpoints["48khz"]))  # no variant: the file's own
-    assert model.encoder.variant is encodec.VARIANTS["48khz"] and model.encoder.timing.hop_samples == 320
-    with pytest.raises(CheckpointMismatchError, match=r"variant='24khz'"):
-        encodec.load_model(str(encodec_checkpoints["24khz"]), variant="48khz")
 
 
 def test_file_of_another_model_is_refused(tmp_path):
@@ -281,10 +191,11 @@ def test_cuda_matches_cpu(encodec_checkpoints):
     cpu = encodec.load_model(str(encodec_checkpoints["24khz"]))
     gpu = encodec.load_model(str(encodec_checkpoints["24khz"])).to("cuda")
     audio = noise(2, 2.0)
-    embeddings, timestamps = encodec.get_timestamp_embeddings(audio.cuda(), gpu)
+    with cuda_in_float32():
+        embeddings, timestamps = encodec.get_timestamp_embeddings(audio.cuda(), gpu)
     assert embeddings.device.type == "cuda" and timestamps.device.type == "cuda"
     reference, _ = encodec.get_timestamp_embeddings(audio, cpu)
-    torch.testing.assert_close(embeddings.cpu(), reference, atol=1e-3, rtol=1e-3)
+    close(embeddings.cpu(), reference, cpu)
 
 
 @pytest.mark.slow
