@@ -29,7 +29,7 @@ from typing import Any
 __version__ = "0.2.0"
 
 #: The model modules (HEAR entry points), one per model family; see `list_models` for checkpoints.
-FAMILIES: tuple[str, ...] = ("archisound", "clap", "crepe", "encodec", "soundstream")
+FAMILIES: tuple[str, ...] = ("archisound", "clap", "combined", "crepe", "encodec", "soundstream")
 _REGISTRY_NAMES = ("create_model", "get_spec", "list_models")
 
 __all__ = ["FAMILIES", "__version__", "create_model", "get_spec", "list_models"]

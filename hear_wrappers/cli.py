@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +39,7 @@ def models_table(pattern: str = "*") -> str:
     for name in list_models(pattern):
         spec = get_spec(name)
         clip = f"{spec.clip_embedding_size()} ({spec.default_pooling})"
-        licence = spec.license.split(" (")[0]
+        licence = re.sub(r"\s*\([^)]*\)", "", spec.license)  # the licences, without their notes
         rows.append(
             (
                 name,

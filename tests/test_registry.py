@@ -195,7 +195,6 @@ def test_readme_module_table_has_every_family_and_only_hear_modules():
         assert all(callable(getattr(module, f, None)) for f in HEAR_FUNCTIONS), f"hear_wrappers.{extra}"
 
 
-@pytest.mark.xfail(strict=False, reason="README table update pending")
 def test_readme_models_table_is_every_registered_name():
     """The README's table of checkpoints has one row per registered name, no more."""
     block = MODELS_TABLE.search(README.read_text())
