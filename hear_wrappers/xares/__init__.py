@@ -134,7 +134,10 @@ class _ModelModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
-        name = module.__spec__.loader_state
+        spec = module.__spec__
+        if spec is None:  # find_spec always gives one; guards the type
+            raise ImportError(f"{module.__name__} has no module spec")
+        name = spec.loader_state
         cls = encoder_class(name)
         module.__doc__ = f"X-ARES encoder module of {name}: holds {cls.__name__} only."
         setattr(module, cls.__name__, cls)

@@ -93,9 +93,9 @@ def install() -> bool:
     # a spec, so that importlib.util.find_spec("torchaudio") (transformers asks) answers
     package.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None, is_package=True)
     functional.__spec__ = importlib.machinery.ModuleSpec("torchaudio.functional", None)
-    package.load = load
-    functional.resample = resample
-    package.functional = functional
+    for module, attribute, value in ((package, "load", load), (functional, "resample", resample)):
+        setattr(module, attribute, value)
+    setattr(package, "functional", functional)  # noqa: B010  # a module attribute mypy cannot see
     sys.modules["torchaudio"] = package
     sys.modules["torchaudio.functional"] = functional
     return True
