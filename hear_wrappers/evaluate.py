@@ -281,7 +281,8 @@ def _ray_predictions(
     from hear_wrappers.embed.distributed import connect
 
     ray = require("ray", extra="distributed")
-    owns = connect(address)
+    joined = not ray.is_initialized()
+    connect(address)  # an address on loopback stays on loopback
     try:
         remote = ray.remote(num_cpus=threads, max_retries=1)(_predict_on_node)
         started = time.perf_counter()
@@ -306,8 +307,8 @@ def _ray_predictions(
                 failures.append(f"{job.name} failed (exit {status}); full output in {log}:\n{tail}")
             done(job.name)
     finally:
-        if owns:
-            ray.shutdown()
+        if joined:
+            ray.shutdown()  # leaves the cluster (it is not stopped)
     if failures:
         raise StepFailed(f"{len(failures)} of {len(jobs)} prediction jobs failed:\n" + "\n\n".join(failures))
     return seconds

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 from helpers import installed
-from test_embed import CREPE, TESTMODEL, assert_same_folders, env, ours
+from test_embed import CREPE, TESTMODEL, assert_same_folders, env, flat_scores, ours
 
 from hear_wrappers.embed.distributed import connect, loopback_env
 
@@ -249,3 +250,27 @@ def test_killed_driver_resumes_to_the_same_result(cluster, tasks, tmp_path):
     ours(TESTMODEL, options, "mean", tasks, tmp_path / "reference", "--workers", "0")
     name = "embed_testmodel-delay=1-0-pooling=mean"
     assert_same_folders(tmp_path / "reference" / "embeddings" / name, work / "embeddings" / name)
+
+
+def test_prediction_jobs_on_the_cluster_score_as_local_ones(cluster, reference, tmp_path):
+    """`run_predictions` with an address: the folder goes to a node as bytes, heareval's predictions
+    runner runs there, its files come back; the scores equal a local job's on a copy of the folder (the
+    same data, seeds and thread count: the same computation)."""
+    from hear_wrappers.evaluate import PredictionJob, run_predictions
+
+    (folder,) = reference.glob("*pooling=mean/sound_vs_noise*")
+    copies = {side: tmp_path / side / folder.parent.name / folder.name for side in ("local", "ray")}
+    for copy in copies.values():
+        shutil.copytree(folder, copy)
+    for side, address in (("local", None), ("ray", cluster)):
+        job = PredictionJob(copies[side])
+        console = tmp_path / f"console-{side}"
+        run_predictions([job], cwd=tmp_path, console=console, address=address, threads=1)
+        assert "hear_wrappers.heareval predictions" in (console / f"{job.name}.log").read_text()
+    scores = {
+        side: flat_scores(json.loads((copy / "test.predicted-scores.json").read_text()))
+        for side, copy in copies.items()
+    }
+    assert any(key.endswith("test_score") for key in scores["local"]), scores["local"]
+    assert scores["ray"] == scores["local"]
+    assert (copies["ray"] / "prediction-done.json").exists()
