@@ -527,6 +527,25 @@ def test_a_wrong_explicit_variant_names_the_right_one(model_name: str, weights_f
         assert spec.name in message
 
 
+def test_a_file_of_another_model_or_no_model_is_refused(model_name: str, weights_file: Path, tmp_path: Path):
+    """Another network's state dict, or bytes that are no checkpoint at all, under the official file
+    name: a ValueError (`CheckpointError` for a file of the wrong kind) that names the file or the model
+    it was meant for."""
+    spec, family = get_spec(model_name), get_family(model_name)
+    filename = spec.weights.filename or "weights.pt"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "garbage").mkdir()
+    torch.save(torch.nn.Conv1d(1, 8, 3).state_dict(), tmp_path / "other" / filename)
+    (tmp_path / "garbage" / filename).write_bytes(b"\x00" * 1000)
+    names = {spec.name.lower(), family.name.lower(), (family.title or family.name).lower()}
+    for folder in ("other", "garbage"):
+        path = tmp_path / folder / filename
+        with pytest.raises(ValueError) as error:
+            module_of(model_name).load_model(str(path), progress=False)
+        message = str(error.value)
+        assert str(path) in message or any(name in message.lower() for name in names), message
+
+
 def test_create_model_refuses_options_the_model_does_not_have(model_name: str):
     family = get_family(model_name)
     parameters = inspect.signature(module_of(model_name).load_model).parameters.values()
