@@ -183,7 +183,7 @@ def architecture_twin(model_name: str, weights_file: Path) -> str | None:
     """The first registered name (in sorted order) of the same architecture, where it is not this one.
 
     Some families release several checkpoints of one architecture (e.g. CLAP's 630k-best and
-    630k-audioset-best); their random-weight files differ only in the checkpoint's name, so every
+    630k-audioset-best); their random-weight files are the same network with the same seed, so every
     numerical check would repeat the same computation. Those checks run on the first of them; the
     others are skipped naming it. What depends on the name (attributes, bad input, files, options,
     the validator) runs for every name.
@@ -235,7 +235,7 @@ def check_timestamps(timestamps: torch.Tensor, embeddings: torch.Tensor, n_sampl
     hop = spec.frame_hop_ms
     assert 0 <= row[0] < hop, f"the first frame is centred at {row[0]} ms, past one hop ({hop} ms)"
     assert row[-1] <= duration_ms, f"a frame centred at {row[-1]} ms, after the clip's end ({duration_ms} ms)"
-    if n_samples / spec.sample_rate * 1000 >= hop:
+    if duration_ms >= hop:
         assert row[-1] > duration_ms - hop, f"frames end at {row[-1]} ms: the last hop of the clip has none"
     # float32 keeps each timestamp within eps32 / 2 of its float64 value: steps within eps32 * max.
     steps = row.diff()
