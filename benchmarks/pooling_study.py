@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 record["linear"] = linear_score(path)
             records.append(record)
             scores.setdefault((label, kind, pooling), []).append(record)
+        timings.pop("total", None)  # kept last
         timings["total"] = time.perf_counter() - start
         markdown = write_report(args, labels, poolings, scores, records, chance, timings)
         print(f"seed {seed} done after {timings['total']:.0f} s", flush=True)
