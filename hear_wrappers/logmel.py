@@ -104,6 +104,10 @@ class LogMel(nn.Module):
         pooling: the strategy making clip embeddings from frames.
     """
 
+    window: torch.Tensor  # buffers: analysis window, mel filterbank, DCT-II matrix
+    filters: torch.Tensor
+    dct: torch.Tensor
+
     def __init__(
         self,
         *,

@@ -22,7 +22,7 @@ __all__ = ["build_task", "build_tasks", "resolve_size", "scene_batch_size", "tas
 CUSTOM = "custom"
 
 
-def _spec(kind: str) -> TaskSpec:
+def _spec(kind: str | TaskSpec) -> TaskSpec:
     if isinstance(kind, TaskSpec):
         return kind
     if kind not in TASKS:
