@@ -167,14 +167,15 @@ def long_clip(out: Path, quick: bool) -> int:
     from hear_wrappers.tasks import TaskSize, build_task
 
     lengths = (60.0, 600.0)
-    clips = {"train": 1, "valid": 1, "test": 1} if quick else {"train": 3, "valid": 1, "test": 1}
+    events = {"events": (20, 40), "event_seconds": (0.3, 0.8), "snr_db": (5.0, 20.0)}  # "tiny"'s, more events
+    clips = {"train": 2, "valid": 2, "test": 2} if quick else {"train": 4, "valid": 2, "test": 2}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-long-") as temp:
         for seconds in lengths:
             root = Path(temp) / f"{seconds:.0f}s"
             tasks = root / "tasks"
             task = build_task(
-                "synth_onsets", tasks, sample_rates=(16000,), seed=0, size=TaskSize(seconds, clips)
+                "synth_onsets", tasks, sample_rates=(16000,), seed=0, size=TaskSize(seconds, clips, events)
             )
             command = [sys.executable, "-m", "hear_wrappers.embed", MODULE, "--tasks-dir", str(tasks)]
             command += ["--embeddings-dir", "embeddings", "--model-options", json.dumps(OPTIONS)]
