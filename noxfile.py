@@ -33,6 +33,9 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.install(TORCH)
+    session.install("mypy>=1.10", "numpy>=1.24", "types-tqdm")
+    session.run("mypy")
 
 
 #: Run in a fresh venv with only the built wheel installed (no dependencies): the files a user gets.

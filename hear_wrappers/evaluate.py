@@ -135,6 +135,11 @@ class Candidate:
 
 
 #: The main job: CREPE's small model on its real weights, with two scene pooling strategies.
+#: The generated tasks evaluated by default: one analogue each of a HEAR pitch, scene (k-fold) and event
+#: task. The long-clip kinds (``sparse_event``, ``note_order``) are for the pooling study: pass them
+#: with ``--task``.
+DEFAULT_TASK_KINDS: tuple[str, ...] = ("synth_pitch", "sound_vs_noise", "synth_onsets")
+
 DEMO_CANDIDATES = (
     Candidate("hear_wrappers.crepe", {"variant": "tiny", "pooling": "mean"}),
     Candidate("hear_wrappers.crepe", {"variant": "tiny", "pooling": "mean+std"}),
@@ -217,7 +222,7 @@ def _local_predictions(
     console: Path,
     workers: int,
     threads: int,
-    done: Callable[[str], None],
+    done: Callable[[str], object],
 ) -> dict[str, float]:
     """Each job in its own subprocess, ``workers`` at a time, with ``threads`` threads each."""
     seconds: dict[str, float] = {}
@@ -274,7 +279,7 @@ def _predict_on_node(task_name: str, packed: bytes, grid_points: int, threads: i
 
 
 def _ray_predictions(
-    jobs: Sequence[PredictionJob], *, console: Path, address: str, threads: int, done: Callable[[str], None]
+    jobs: Sequence[PredictionJob], *, console: Path, address: str, threads: int, done: Callable[[str], object]
 ) -> dict[str, float]:
     """Each job as a Ray task (one CPU) on the cluster at ``address``; its files come back here."""
     from hear_wrappers.core.imports import require
@@ -322,7 +327,7 @@ def run_predictions(
     workers: int | None = None,
     address: str | None = None,
     threads: int | None = None,
-    done: Callable[[str], None] = lambda name: None,
+    done: Callable[[str], object] = lambda name: None,
 ) -> dict[str, float]:
     """The official predictions runner on every job's folder, as parallel jobs.
 
@@ -379,7 +384,8 @@ def evaluate(
         out_dir: output folder (layout in the module docs).
         tasks_dir: a folder of existing HEAR tasks (each sub-folder one task, with audio at every
             candidate's sample rate); None to generate `hear_wrappers.tasks` tasks into ``out/tasks``.
-        task_kinds: which generated tasks (default: all of `hear_wrappers.tasks.TASKS`).
+        task_kinds: which generated tasks (default: `DEFAULT_TASK_KINDS`, the HEAR-like kinds; the
+            long-clip kinds for choosing a pooling, ``sparse_event`` and ``note_order``, on request).
         size: size preset of the generated tasks (``"tiny"`` or ``"demo"``).
         seed: seed of the generated tasks.
         grid_points: heareval's ``--grid-points`` (hyper-parameter settings tried per task).
@@ -429,7 +435,8 @@ def evaluate(
     rates = sorted(set(rate_of_key.values()))
     if tasks_dir is None:
         task_root = out / "tasks"
-        task_dirs = tasks.build_tasks(task_root, task_kinds, sample_rates=rates, seed=seed, size=size)
+        kinds = DEFAULT_TASK_KINDS if task_kinds is None else task_kinds
+        task_dirs = tasks.build_tasks(task_root, kinds, sample_rates=rates, seed=seed, size=size)
     else:
         task_root = Path(tasks_dir).expanduser().resolve()
         if not task_root.is_dir():
@@ -538,7 +545,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default="hear-results", help="output folder (default: hear-results)")
     parser.add_argument("--tasks-dir", default=None, help="existing HEAR tasks instead of generated ones")
-    parser.add_argument("--task", action="append", default=None, help="generated task kind (repeatable)")
+    parser.add_argument(
+        "--task",
+        action="append",
+        default=None,
+        help=f"generated task kind (repeatable; default: {', '.join(DEFAULT_TASK_KINDS)})",
+    )
     parser.add_argument("--size", default="demo", help="generated task size: tiny or demo (default: demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated tasks")
     parser.add_argument("--grid-points", type=int, default=1, help="heareval's --grid-points (default 1)")

@@ -337,11 +337,12 @@ class RayEngine:
                 if retries:
                     job, attempt = retries.popleft()
                 else:
-                    job = None if exhausted else next(pending, None)
+                    upcoming: BatchJob | None = None if exhausted else next(pending, None)
                     attempt = 0
-                    if job is None:
+                    if upcoming is None:
                         exhausted = True
                         break
+                    job = upcoming
                 slot = min(range(len(load)), key=load.__getitem__)
                 audio = self._decode.remote(_read_bytes(job), job.names(), job.task, job.sample_rate)
                 ref = self._actors[slot].embed.remote(audio, job.embedding_type, job.folders)
@@ -398,7 +399,7 @@ def _root_cause(error: BaseException) -> BaseException:
     """The user exception inside (possibly nested) Ray task errors."""
     seen = 0
     while hasattr(error, "cause") and getattr(error, "cause", None) is not None and seen < 10:
-        error = error.cause  # type: ignore[attr-defined]
+        error = error.cause
         seen += 1
     return error
 

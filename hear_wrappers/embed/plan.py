@@ -92,7 +92,7 @@ def make_variants(
     for options in options_list or [{}]:
         if not isinstance(options, Mapping):
             raise TypeError(f"model options must be a JSON dict, got {options!r}.")
-        for pooling in poolings or [None]:
+        for pooling in [*poolings] if poolings else [None]:
             if pooling is not None and not isinstance(pooling, str):
                 raise TypeError(f"poolings must be names such as 'mean+std', got {pooling!r}.")
             full = dict(options)

@@ -171,9 +171,9 @@ class EmbedReport:
         rows = [("task", "clips", "reused", "audio s", "wall s", "audio s/s", "folders")]
         for s in self.tasks:
             speed = s.audio_seconds / s.wall_seconds if s.wall_seconds > 0 else 0.0
-            audio, wall = f"{s.audio_seconds:.1f}", f"{s.wall_seconds:.1f}"
+            audio_text, wall = f"{s.audio_seconds:.1f}", f"{s.wall_seconds:.1f}"
             rows.append(
-                (s.task, str(s.clips), str(s.reused), audio, wall, f"{speed:.1f}", str(len(s.folders)))
+                (s.task, str(s.clips), str(s.reused), audio_text, wall, f"{speed:.1f}", str(len(s.folders)))
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [

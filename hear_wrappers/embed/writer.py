@@ -40,7 +40,7 @@ __all__ = ["DONE_FILE", "TaskWriter", "atomic_write", "event_labels"]
 DONE_FILE = ".done.embeddings"
 
 
-def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, mode: str = "wb") -> None:
+def atomic_write(path: Path, write: Callable[[IO[Any]], object], *, mode: str = "wb") -> None:
     """Write ``path`` through ``write(handle)`` into a temporary sibling, then rename it into place."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
