@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from hear_wrappers.embed.audio import AudioError, decode_clip, stack_batch
+from hear_wrappers.embed.audio import AudioError, decode_batch
 from hear_wrappers.embed.plan import Variant
 from hear_wrappers.embed.runner import BatchJob, BatchResult, EmbedError
 
@@ -167,11 +167,7 @@ def connect(address: str | None = None, *, local_cpus: int | None = None) -> boo
 def _decode_batch(blobs: Sequence[bytes], names: Sequence[str], task: str, sample_rate: int) -> np.ndarray:
     """Decode one batch's files (their bytes) into ``[B, N]`` float32 (a Ray task)."""
     _forget_local_proxy()
-    clips = [
-        decode_clip(blob, name=name, task=task, sample_rate=sample_rate)
-        for blob, name in zip(blobs, names, strict=True)
-    ]
-    return stack_batch(clips, names, task=task)
+    return decode_batch(blobs, names, task=task, sample_rate=sample_rate)
 
 
 class _EncoderActor:

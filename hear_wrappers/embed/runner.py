@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from hear_wrappers.embed.audio import decode_clip, stack_batch
+from hear_wrappers.embed.audio import decode_batch
 from hear_wrappers.embed.models import Embedder, EventOutput
 from hear_wrappers.embed.plan import TaskPlan, Variant, find_tasks, make_variants, read_task
 from hear_wrappers.embed.writer import TaskWriter, event_labels
@@ -102,14 +102,10 @@ def embed_batch(
 ) -> BatchResult:
     """Decode a batch's clips (from ``sources``, their bytes, or else ``job.paths``) and embed them."""
     sources = job.paths if sources is None else sources
-    names = job.names()
-    clips = [
-        decode_clip(source, name=name, task=job.task, sample_rate=job.sample_rate)
-        for source, name in zip(sources, names, strict=True)
-    ]
-    audio = stack_batch(clips, names, task=job.task)
+    audio = decode_batch(sources, job.names(), task=job.task, sample_rate=job.sample_rate)
+    n_samples = int(audio.shape[1])
     outputs, seconds = embedder.embed(audio, job.embedding_type, job.folders)
-    return BatchResult(outputs, int(audio.shape[1]), seconds)
+    return BatchResult(outputs, n_samples, seconds)
 
 
 class InProcessEngine:

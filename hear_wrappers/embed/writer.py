@@ -17,7 +17,8 @@ POSIX), labels and timestamps before the embedding, so a clip whose ``.embedding
 loads is complete; ``.done.embeddings`` is written only after every split file. A run that stops at
 any point leaves nothing half-written under a final name, and a new run redoes only missing clips.
 The split files are assembled one clip at a time into the memmap, so the assembling process holds
-one clip's frames, never a whole split.
+one clip's frames, never a whole split (plus the split's labels and timestamps as Python objects,
+which heareval's pickle and json files hold whole).
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ class TaskWriter:
             memmap = np.memmap(temporary, dtype=np.float32, mode="w+", shape=(n_rows, dim))
             row = 0
             for file in files:
-                values = np.load(file)
+                # copied from the file's mapping into the memmap: no clip's frames on the heap (and
+                # never two: a plain np.load would allocate the next clip before freeing the last)
+                values = np.load(file, mmap_mode="r")
                 # heareval's labels come back from each clip's json file: read them the same way, so the
                 # pickled objects (and so the pickle's bytes) are the same.
                 label = json.loads(Path(str(file).replace("embedding.npy", "target-labels.json")).read_text())
@@ -204,6 +207,7 @@ class TaskWriter:
                     slug = str(file).replace(".embedding.npy", "")
                     filename_timestamps += [(slug, timestamp) for timestamp in timestamps]
                     row += values.shape[0]
+                del values
             memmap.flush()
             del memmap
             os.replace(temporary, final)
@@ -212,8 +216,9 @@ class TaskWriter:
                 temporary.unlink()
         atomic_write(self.task_dir / f"{name}.target-labels.pkl", lambda f: pickle.dump(labels, f))
         if not scene:
+            # json.dump streams the text (the same as heareval's json.dumps(..., indent=4)) in pieces
             atomic_write(
                 self.task_dir / f"{name}.filename-timestamps.json",
-                lambda f: f.write(json.dumps(filename_timestamps, indent=4)),
+                lambda f: json.dump(filename_timestamps, f, indent=4),
                 mode="wt",
             )
