@@ -7,6 +7,8 @@
     hear-wrappers info encodec-48khz   # one spec, in full
     hear-wrappers embed ...            # = python -m hear_wrappers.embed ... (the scale-out runner)
     hear-wrappers evaluate ...         # = python -m hear_wrappers.evaluate ...
+    hear-wrappers predictions ...      # = python -m hear_wrappers.evaluate predictions ... (score
+                                       #   existing embeddings in parallel, and the report)
 
 ``list`` and ``info`` read the specs only: no weights are loaded and no model library is imported.
 """
@@ -23,10 +25,16 @@ from hear_wrappers import __version__
 
 __all__ = ["main", "models_table"]
 
-#: Subcommands that hand their arguments to another module's ``main(argv) -> int``.
+#: Subcommands that hand their arguments to another module's entry point ``function(argv) -> int``:
+#: ``{command: (module, function, summary)}``.
 _DELEGATED = {
-    "embed": ("hear_wrappers.embed.__main__", "extract embeddings (the scale-out heareval runner)"),
-    "evaluate": ("hear_wrappers.evaluate", "tasks -> embeddings -> predictions -> report"),
+    "embed": ("hear_wrappers.embed.__main__", "main", "extract embeddings (the scale-out heareval runner)"),
+    "evaluate": ("hear_wrappers.evaluate", "main", "tasks -> embeddings -> predictions -> report"),
+    "predictions": (
+        "hear_wrappers.evaluate",
+        "predictions_main",
+        "score existing embeddings with heareval's predictions runner, in parallel, and report",
+    ),
 }
 
 
@@ -86,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'clap-*'")
     info = commands.add_parser("info", help="one model's spec")
     info.add_argument("name", help="a name from 'hear-wrappers list'")
-    for command, (_, summary) in _DELEGATED.items():
+    for command, (_, _, summary) in _DELEGATED.items():
         commands.add_parser(command, help=summary, add_help=False)
     return parser
 
@@ -95,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in _DELEGATED:
-        module = importlib.import_module(_DELEGATED[args[0]][0])
-        return int(module.main(args[1:]) or 0)
+        module_name, function, _ = _DELEGATED[args[0]]
+        return int(getattr(importlib.import_module(module_name), function)(args[1:]) or 0)
     parsed = _parser().parse_args(args)
     try:
         if parsed.command == "list":

@@ -34,6 +34,13 @@ Command line (``python -m hear_wrappers.evaluate --help``)::
     python -m hear_wrappers.evaluate hear_wrappers.encodec --model encodec_24khz-d7cc33bc.th \\
         --options '{"pooling": "mean"}' --options '{"pooling": "mean+std"}'
     python -m hear_wrappers.evaluate crepe-full --tasks-dir ~/hear-2021/tasks --address HEAD:6379
+
+Scoring embeddings that already exist (from ``hear_wrappers.embed`` or heareval's runner), as parallel
+jobs, with the report (`predict`)::
+
+    python -m hear_wrappers.evaluate predictions embeddings/ --jobs 4 --out scores/
+    python -m hear_wrappers.evaluate predictions embeddings/hear_wrappers.crepe-variant=tiny-pooling=*/ \
+        --address HEAD:6379
 """
 
 from __future__ import annotations
@@ -62,11 +69,20 @@ __all__ = [
     "Candidate",
     "EvaluationResult",
     "PredictionJob",
+    "PredictionsResult",
     "StepFailed",
     "evaluate",
+    "find_embedded_tasks",
     "main",
+    "predict",
+    "predictions_main",
     "run_predictions",
 ]
+
+#: heareval's marks: embeddings complete (its embeddings runner, and hear_wrappers.embed) and the
+#: predictions runner's test scores.
+DONE_EMBEDDINGS = ".done.embeddings"
+SCORES_FILE = "test.predicted-scores.json"
 
 
 @dataclass(frozen=True)
@@ -358,6 +374,137 @@ def run_predictions(
     return _local_predictions(jobs, cwd=cwd, console=console, workers=workers, threads=threads, done=done)
 
 
+def find_embedded_tasks(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The embedded task folders (heareval's ``.done.embeddings`` in them) that ``paths`` name.
+
+    Each path is a task folder (``<embeddings>/<configuration>/<task>/``), a configuration folder
+    (``<embeddings>/<module><options>/``) or an embeddings root (``--embeddings-dir``). Folders are
+    absolute, without duplicates, in the order given (sorted within each path).
+
+    Raises:
+        ValueError: a path that does not exist, or holds no finished embeddings (the message says what
+            was found instead: task folders not finished, or nothing).
+    """
+    found: dict[Path, None] = {}
+    for given in paths:
+        path = Path(given).expanduser().resolve()
+        if not path.is_dir():
+            raise ValueError(
+                f"{given} is not a folder: give embedding folders written by hear_wrappers.embed."
+            )
+        for pattern in (DONE_EMBEDDINGS, f"*/{DONE_EMBEDDINGS}", f"*/*/{DONE_EMBEDDINGS}"):
+            marks = sorted(path.glob(pattern))
+            if marks:
+                found.update((mark.parent, None) for mark in marks)
+                break
+        else:
+            unfinished = sorted(
+                m.parent for p in ("", "*/", "*/*/") for m in path.glob(p + "task_metadata.json")
+            )
+            detail = (
+                f"{len(unfinished)} task folder(s) without {DONE_EMBEDDINGS} (unfinished: run the "
+                f"embeddings again to complete them), e.g. {unfinished[0]}"
+                if unfinished
+                else "no task folders"
+            )
+            raise ValueError(
+                f"no finished embeddings in {given}: {detail}. Give an embeddings root, a "
+                f"<module><options> folder in it, or a task folder."
+            )
+    return list(found)
+
+
+@dataclass
+class PredictionsResult:
+    """What `predict` did.
+
+    Attributes:
+        folders: the embedded task folders scored (or already scored, with ``skip_scored``).
+        ran: the folders whose predictions ran in this call.
+        report: paths of the report files (``markdown``, ``png``, ``json``).
+        timings: wall seconds: each job's, ``predictions`` (all jobs) and ``report``.
+    """
+
+    folders: list[Path]
+    ran: list[Path]
+    report: Any
+    timings: dict[str, float]
+
+
+def predict(
+    paths: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str] = "hear-results",
+    *,
+    jobs: int | None = None,
+    address: str | None = None,
+    threads: int | None = None,
+    grid_points: int = 1,
+    skip_scored: bool = False,
+    title: str = "",
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = True,
+) -> PredictionsResult:
+    """heareval's predictions runner on existing embeddings, as parallel jobs, and the report.
+
+    The official runner, unchanged (``python -m hear_wrappers.heareval predictions``, which adds only
+    the run-time fixes its 2021 pins need), runs once per embedded task folder: in a local pool of
+    subprocesses, or as Ray tasks on the cluster at ``address`` (see `run_predictions`). It writes
+    its predictions and ``test.predicted-scores.json`` into each folder, as it does run by hand.
+
+    Args:
+        paths: embeddings roots, configuration folders or task folders (see `find_embedded_tasks`).
+        out_dir: where the report (``results.md``, ``results.png``, ``results.json``),
+            ``timings.json`` and each job's output (``console/predictions-<configuration>-<task>.log``)
+            go.
+        jobs: local jobs at once (default: one per core); ignored with ``address``.
+        address: a Ray cluster to run the jobs on.
+        threads: CPU threads per job (default: the cores shared out locally; 1 per Ray task).
+        grid_points: heareval's ``--grid-points``.
+        skip_scored: leave folders that already hold heareval's scores as they are (their scores
+            still go into the report).
+        title: the report's title.
+        options: ``{configuration folder: load_model options}`` for the report (see
+            `hear_wrappers.report.write_report`).
+        progress: a progress bar over the jobs.
+
+    Raises:
+        ValueError: paths without finished embeddings.
+        StepFailed: after every job has ended, if any failed (the message holds each one's output).
+    """
+    from hear_wrappers import report
+
+    folders = find_embedded_tasks(paths)
+    todo = [f for f in folders if not (skip_scored and (f / SCORES_FILE).is_file())]
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), desc="predictions", unit="job", disable=not progress, dynamic_ncols=True)
+    try:
+        timings.update(
+            run_predictions(
+                [PredictionJob(folder, grid_points) for folder in todo],
+                cwd=out,
+                console=out / "console",
+                workers=jobs,
+                address=address,
+                threads=threads,
+                done=lambda name: bar.update(1),
+            )
+        )
+    finally:
+        bar.close()
+    timings["predictions"] = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = report.collect_scores(folders)
+    files = report.write_report(
+        scores, out, title=title or "HEAR evaluation (hear-wrappers)", options=options
+    )
+    timings["report"] = time.perf_counter() - start
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    return PredictionsResult(folders, todo, files, timings)
+
+
 def evaluate(
     candidates: Iterable[Candidate] = DEMO_CANDIDATES,
     out_dir: str | os.PathLike[str] = "hear-results",
@@ -525,6 +672,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "every pooling), the official heareval predictions runner in parallel, and the report. "
         "Without a model: the demo (CREPE tiny on its real weights, mean vs mean+std pooling, on "
         "generated tasks).",
+        epilog="python -m hear_wrappers.evaluate predictions --help: score existing embeddings only.",
     )
     parser.add_argument(
         "models",
@@ -602,9 +750,80 @@ def candidates_from_args(
     return candidates
 
 
+def _predictions_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hear_wrappers.evaluate predictions",
+        description="Score existing embeddings (hear_wrappers.embed's or heareval's folders) with "
+        "heareval's predictions runner, unchanged, one job per (configuration x task) in parallel "
+        "(a local pool, or Ray tasks on --address), and write the report.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FOLDER",
+        help="an embeddings root (--embeddings-dir), a <module><options> folder in it, or a task folder",
+    )
+    parser.add_argument("--out", default="hear-results", help="report and job logs (default: hear-results)")
+    parser.add_argument("--jobs", type=int, default=None, help="local jobs at once (default: cores)")
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster to run the jobs on (default: a local pool)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads per job (default: cores / jobs; 1 on Ray)"
+    )
+    parser.add_argument("--grid-points", type=int, default=1, help="heareval's --grid-points (default 1)")
+    parser.add_argument(
+        "--skip-scored", action="store_true", help="keep the scores of folders already scored"
+    )
+    parser.add_argument("--title", default="", help="title of the report")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def predictions_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hear_wrappers.evaluate predictions ...`` (and ``hear-wrappers predictions ...``)."""
+    args = _predictions_parser().parse_args(argv)
+    for name in ("jobs", "threads", "grid_points"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            print(f"--{name.replace('_', '-')} must be >= 1, got {value}.", file=sys.stderr)
+            return 2
+    try:
+        result = predict(
+            args.paths,
+            args.out,
+            jobs=args.jobs,
+            address=args.address,
+            threads=args.threads,
+            grid_points=args.grid_points,
+            skip_scored=args.skip_scored,
+            title=args.title,
+            progress=not args.no_progress,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except StepFailed as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(Path(result.report.markdown).read_text())
+    print(f"Report: {result.report.markdown}, {result.report.png}")
+    print(
+        f"{len(result.ran)} prediction job(s) in {result.timings['predictions']:.0f} s "
+        f"({len(result.folders) - len(result.ran)} folder(s) already scored kept)"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; prints where the report went and its table."""
-    args = _parse(argv)
+    """Command-line entry point; prints where the report went and its table.
+
+    ``predictions ...`` as the first argument scores existing embeddings instead (`predictions_main`).
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["predictions"]:
+        return predictions_main(arguments[1:])
+    args = _parse(arguments)
     if not args.models:
         if args.model or args.options or args.poolings:
             raise SystemExit(

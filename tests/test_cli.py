@@ -59,3 +59,18 @@ def test_the_readme_table_is_the_registry():
         pytest.fail(f"README.md has no {BEGIN} ... {END} block")
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert block == models_table()
+
+
+@pytest.mark.parametrize(
+    ("command", "prog"),
+    [
+        ("embed", "python -m hear_wrappers.embed"),
+        ("evaluate", "python -m hear_wrappers.evaluate"),
+        ("predictions", "python -m hear_wrappers.evaluate predictions"),
+    ],
+)
+def test_tool_commands_hand_their_arguments_to_the_tool(command, prog, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {prog} ")
