@@ -600,7 +600,7 @@ def evaluate(
         for candidate in candidates:
             key = (candidate.module, candidate.model_file, rate_of_key[candidate.model_key])
             groups.setdefault(key, []).append(candidate)
-        for (module, model_file, _rate), members in groups.items():
+        for number, ((module, model_file, _rate), members) in enumerate(groups.items(), start=1):
             start = time.perf_counter()
             embed(
                 module,
@@ -612,6 +612,7 @@ def evaluate(
                 workers=workers,
                 address=address,
                 progress=progress,
+                progress_label=f"embeddings {number}/{len(groups)}: {module}",
             )
             names = ", ".join(member.folder_name for member in members)
             timings[f"embeddings {names}"] = time.perf_counter() - start

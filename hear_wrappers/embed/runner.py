@@ -8,6 +8,7 @@ writes ``--embeddings-dir`` (so workers need no shared filesystem), one batch at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -53,6 +54,8 @@ class BatchJob:
         paths: the clips' audio files on the driver's machine.
         sample_rate: the rate the model takes, in Hz.
         folders: the variant folders to compute.
+        audio_seconds: the batch's seconds of audio, as planned (for the progress bar): the task's
+            ``sample_duration`` per clip, or else each file's length from its header.
     """
 
     task: str
@@ -62,6 +65,7 @@ class BatchJob:
     paths: tuple[str, ...]
     sample_rate: int
     folders: tuple[str, ...]
+    audio_seconds: float = 0.0
 
     def names(self) -> list[str]:
         """The clips as ``<task>/<rate>/<split>/<file>``, for messages."""
@@ -164,12 +168,25 @@ class EmbedReport:
 
     def table(self) -> str:
         """The per-task summary as a plain-text table."""
-        rows = [("task", "clips", "reused", "audio s", "wall s", "audio s/s", "folders")]
+        rows = [("task", "clips", "reused", "audio s", "model s", "wall s", "audio s/s", "folders")]
         for s in self.tasks:
             speed = s.audio_seconds / s.wall_seconds if s.wall_seconds > 0 else 0.0
-            audio_text, wall = f"{s.audio_seconds:.1f}", f"{s.wall_seconds:.1f}"
+            audio_text, model, wall = (
+                f"{s.audio_seconds:.1f}",
+                f"{s.encode_seconds:.1f}",
+                f"{s.wall_seconds:.1f}",
+            )
             rows.append(
-                (s.task, str(s.clips), str(s.reused), audio_text, wall, f"{speed:.1f}", str(len(s.folders)))
+                (
+                    s.task,
+                    str(s.clips),
+                    str(s.reused),
+                    audio_text,
+                    model,
+                    wall,
+                    f"{speed:.1f}",
+                    str(len(s.folders)),
+                )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [
@@ -235,6 +252,7 @@ def embed(
     device: str | None = None,
     progress: bool = True,
     engine: Engine | None = None,
+    progress_label: str = "",
     **ray_options: Any,
 ) -> EmbedReport:
     """Write heareval's embedding folders for every (options x pooling) of ``module``, in one pass.
@@ -252,8 +270,10 @@ def embed(
             GPU, else one), else in this process.
         address: a Ray cluster to use (default ``$RAY_ADDRESS``; none: a local cluster for this run).
         device: torch device for the models (default: CUDA when available, as heareval).
-        progress: show the progress bar and print the summary table.
+        progress: show the progress bar (one over every task of the run, in seconds of audio, with
+            clips and tasks done) and print the summary table (one row per task).
         engine: an engine to use instead of making one (it is not closed here).
+        progress_label: the bar's label (default ``"embeddings <module>"``).
         ray_options: more `RayEngine` arguments (``max_retries``, ``cpus_per_worker``, ...).
 
     Returns:
@@ -273,7 +293,7 @@ def embed(
         )
     try:
         states, jobs = _plan(engine.sample_rate, task_paths, variants, embeddings_dir)
-        _drive(engine, states, jobs, progress)
+        _drive(engine, states, jobs, progress, progress_label or f"embeddings {module}")
     finally:
         if own_engine:
             engine.close()
@@ -307,8 +327,10 @@ def _plan(
                 need = tuple(f for f in writers if not state.missing[f, split.name].isdisjoint(batch))
                 if need:
                     paths = tuple(str(split.audio_dir / file) for file in batch)
+                    seconds = _planned_seconds(plan, paths)
+                    kind = plan.embedding_type
                     jobs.append(
-                        BatchJob(plan.name, split.name, plan.embedding_type, batch, paths, sample_rate, need)
+                        BatchJob(plan.name, split.name, kind, batch, paths, sample_rate, need, seconds)
                     )
                     state.pending += 1
                 else:
@@ -316,13 +338,46 @@ def _plan(
     return states, jobs
 
 
-def _drive(engine: Engine, states: dict[str, _TaskState], jobs: list[BatchJob], progress: bool) -> None:
+def _planned_seconds(plan: TaskPlan, paths: Sequence[str]) -> float:
+    """Seconds of audio in a batch: ``sample_duration`` per clip (HEAR pads or trims every clip to it),
+    or each file's length from its header (0 for a file that cannot be read: decoding reports it)."""
+    duration = plan.metadata.get("sample_duration")
+    if duration is not None:
+        return float(duration) * len(paths)
+    import soundfile as sf
+
+    total = 0.0
+    for path in paths:
+        with contextlib.suppress(sf.LibsndfileError, RuntimeError, OSError):
+            total += float(sf.info(path).duration)
+    return total
+
+
+#: The bar counts seconds of audio, so its rate is seconds of audio per second of wall time.
+_BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
+    "[{elapsed}<{remaining}, {rate_fmt}]{postfix}"
+)
+
+
+def _drive(
+    engine: Engine, states: dict[str, _TaskState], jobs: list[BatchJob], progress: bool, desc: str
+) -> None:
+    """Run the jobs, writing results as they come; one progress bar over every task of the run."""
     for state in states.values():
         if state.pending == 0:
             _finish(state)
     total_clips = sum(len(job.files) for job in jobs)
-    bar = tqdm(total=total_clips, unit="clip", desc="embeddings", disable=not progress, dynamic_ncols=True)
-    audio_seconds, start = 0.0, time.perf_counter()
+    tasks_total = sum(1 for state in states.values() if state.pending)
+    bar = tqdm(
+        total=max(sum(job.audio_seconds for job in jobs), 1e-9),
+        unit="s",
+        desc=desc,
+        bar_format=_BAR_FORMAT,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    clips, tasks_done = 0, 0
 
     def submitted() -> Iterator[BatchJob]:
         for job in jobs:
@@ -339,13 +394,15 @@ def _drive(engine: Engine, states: dict[str, _TaskState], jobs: list[BatchJob], 
             state.summary.clips += len(job.files)
             state.summary.audio_seconds += seconds
             state.summary.encode_seconds += result.encode_seconds
-            audio_seconds += seconds
             state.pending -= 1
             if state.pending == 0:
                 _finish(state)
-            bar.update(len(job.files))
-            speed = audio_seconds / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix_str(f"{job.task}, {speed:.1f} s audio/s", refresh=False)
+                tasks_done += 1
+            clips += len(job.files)
+            bar.set_postfix_str(
+                f"clips {clips}/{total_clips}, tasks {tasks_done}/{tasks_total} ({job.task})", refresh=False
+            )
+            bar.update(job.audio_seconds)
     finally:
         bar.close()
 
