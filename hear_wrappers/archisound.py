@@ -65,11 +65,9 @@ from hear_wrappers.core.framing import FrameTiming
 from hear_wrappers.core.imports import import_isolated
 from hear_wrappers.core.model import (
     FrameEncoder,
-    HearModel,
     get_scene_embeddings,
     get_timestamp_embeddings,
 )
-from hear_wrappers.core.pooling import Pooling
 from hear_wrappers.core.registry import ModelFamily, ModelSpec
 
 __all__ = [
@@ -423,7 +421,12 @@ class ArchisoundFamily(ModelFamily):
         return tuple(fits)
 
     def build(
-        self, spec: ModelSpec, weights: Mapping[str, torch.Tensor], options: dict[str, Any]
+        self,
+        spec: ModelSpec,
+        weights: Mapping[str, torch.Tensor],
+        options: dict[str, Any],
+        *,
+        progress: bool = True,
     ) -> ArchisoundEncoder:
         """The encoder with the file's own placement of strided stages (read from its kernel sizes:
         ``2 * factor + 1``) when they give the variant's hop, else the variant's configuration."""
@@ -448,22 +451,15 @@ class ArchisoundFamily(ModelFamily):
             if isinstance(module, nn.GroupNorm) and module.affine:
                 nn.init.normal_(module.weight, 1.0, 0.1)
                 nn.init.normal_(module.bias, 0.0, 0.1)
-        path = folder / spec.weights.filename
-        torch.save({config.prefix + key: value for key, value in parts.state_dict().items()}, path)
-        return path
+        state = {config.prefix + key: value for key, value in parts.state_dict().items()}
+        return self.save_weights(spec, folder, state)
 
 
 FAMILY = ArchisoundFamily(SPECS)
 
 
-def load_model(
-    model_file_path: str = "",
-    *,
-    variant: str | None = None,
-    pooling: str | Pooling | None = None,
-    chunk_seconds: float = 10.0,
-    progress: bool = True,
-) -> HearModel:
+@FAMILY.hear_load_model
+def load_model(*, chunk_seconds: float = 10.0) -> None:
     """Load an archisound autoencoder's encoder for HEAR.
 
     Args:
@@ -473,20 +469,10 @@ def load_model(
         variant: ``"dmae1d-ATC64-v1"`` (the default) or ``"autoencoder1d-AT-v1"``; with
             ``model_file_path`` and no variant, the file's own variant (recognised from the encoder's
             first convolution).
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default
-            ``"mean+std"``.
         chunk_seconds: seconds of frames kept per encoder pass on long clips (bounds memory; clips up
             to about this long are encoded in one pass).
-        progress: show a progress bar while downloading.
-
-    Returns:
-        a `HearModel` with ``sample_rate == 48000``, ``timestamp_embedding_size == 32`` and
-        ``scene_embedding_size`` set by ``pooling`` (64 for ``mean+std``).
 
     The placement of the encoder's strided stages is read from the file (each stage's convolution has
     kernel ``2 * factor + 1``), so the architecture follows the weights even where it differs from the
     configuration inferred in `VARIANTS` (see ``docs/archisound.md``).
     """
-    return FAMILY.load(
-        model_file_path, variant=variant, pooling=pooling, progress=progress, chunk_seconds=chunk_seconds
-    )

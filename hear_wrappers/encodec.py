@@ -57,11 +57,9 @@ from hear_wrappers.core.framing import FrameTiming
 from hear_wrappers.core.imports import import_isolated, require
 from hear_wrappers.core.model import (
     FrameEncoder,
-    HearModel,
     get_scene_embeddings,
     get_timestamp_embeddings,
 )
-from hear_wrappers.core.pooling import Pooling
 from hear_wrappers.core.registry import ModelFamily, ModelSpec
 
 __all__ = [
@@ -350,7 +348,12 @@ class EncodecFamily(ModelFamily):
         return ()
 
     def build(
-        self, spec: ModelSpec, weights: dict[str, torch.Tensor], options: dict[str, Any]
+        self,
+        spec: ModelSpec,
+        weights: dict[str, torch.Tensor],
+        options: dict[str, Any],
+        *,
+        progress: bool = True,
     ) -> EncodecEncoder:
         encoder = EncodecEncoder(spec.variant, **options)
         what = f"EnCodec {spec.variant}"
@@ -373,24 +376,16 @@ class EncodecFamily(ModelFamily):
                 buffer.normal_()
             elif buffer_name.endswith("_codebook.inited"):
                 buffer.fill_(1.0)
-        path = folder / spec.weights.filename
-        torch.save(modules.state_dict(), path)
-        return path
+        return self.save_weights(spec, folder, modules.state_dict())
 
 
 FAMILY = EncodecFamily(SPECS)
 
 
+@FAMILY.hear_load_model
 def load_model(
-    model_file_path: str = "",
-    *,
-    variant: str | None = None,
-    pooling: str | Pooling | None = None,
-    embedding: Embedding = "latent",
-    bandwidth: float = 6.0,
-    chunk_seconds: float = 5.0,
-    progress: bool = True,
-) -> HearModel:
+    *, embedding: Embedding = "latent", bandwidth: float = 6.0, chunk_seconds: float = 5.0
+) -> None:
     """Load EnCodec for HEAR.
 
     Args:
@@ -399,24 +394,8 @@ def load_model(
             into the cache (see `hear_wrappers.core.checkpoints`).
         variant: ``"24khz"`` (the default) or ``"48khz"``; with ``model_file_path`` and no variant,
             the file's own variant (recognised from its first layer).
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default
-            ``"mean+std"``.
         embedding: ``"latent"`` (default) or ``"quantized"`` codebook vectors.
         bandwidth: kbit/s for ``embedding="quantized"``: 1.5, 3, 6, 12 or 24 (24 kHz); 3, 6, 12 or 24
             (48 kHz).
         chunk_seconds: seconds of audio per encoder pass on long clips (bounds memory).
-        progress: show a progress bar while downloading.
-
-    Returns:
-        a `HearModel` with ``sample_rate == 48000``, ``timestamp_embedding_size == 128`` and
-        ``scene_embedding_size`` set by ``pooling``.
     """
-    return FAMILY.load(
-        model_file_path,
-        variant=variant,
-        pooling=pooling,
-        progress=progress,
-        embedding=embedding,
-        bandwidth=bandwidth,
-        chunk_seconds=chunk_seconds,
-    )

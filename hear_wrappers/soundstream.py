@@ -52,8 +52,7 @@ from hear_wrappers.core.checkpoints import (
     resolve_checkpoint,
 )
 from hear_wrappers.core.imports import MissingExtraError
-from hear_wrappers.core.model import HearModel, get_scene_embeddings, get_timestamp_embeddings
-from hear_wrappers.core.pooling import Pooling
+from hear_wrappers.core.model import get_scene_embeddings, get_timestamp_embeddings
 from hear_wrappers.core.registry import ModelFamily, ModelSpec
 from hear_wrappers.core.tflite import (
     RUNTIMES,
@@ -270,7 +269,7 @@ def check_options(
         raise ValueError(f"unknown TFLite runtime {runtime!r}: choose 'auto' or one of {list(RUNTIMES)}.")
 
 
-def _quantizer_path(quantizer_file_path: str, encoder_path: Path) -> Path:
+def _quantizer_path(quantizer_file_path: str, encoder_path: Path, *, progress: bool = True) -> Path:
     """The quantizer: the path given, else Lyra's ``quantizer.tflite`` beside the encoder file, else
     the official file (cached download)."""
     if quantizer_file_path:
@@ -278,7 +277,7 @@ def _quantizer_path(quantizer_file_path: str, encoder_path: Path) -> Path:
     beside = encoder_path.parent / QUANTIZER_FILE
     if beside.is_file():
         return beside
-    return resolve_checkpoint(QUANTIZER_CHECKPOINT, extra=_EXTRA)
+    return resolve_checkpoint(QUANTIZER_CHECKPOINT, extra=_EXTRA, progress=progress)
 
 
 #: The one released encoder.
@@ -330,10 +329,12 @@ class SoundStreamFamily(ModelFamily):
         )
         return (VARIANT,) if fits else ()
 
-    def build(self, spec: ModelSpec, weights: TFLiteFile, options: dict[str, Any]) -> SoundStreamEncoder:
+    def build(
+        self, spec: ModelSpec, weights: TFLiteFile, options: dict[str, Any], *, progress: bool = True
+    ) -> SoundStreamEncoder:
         quantizer_content = None
         if options["embedding"] == "quantized":
-            path = _quantizer_path(options["quantizer_file_path"], weights.path)
+            path = _quantizer_path(options["quantizer_file_path"], weights.path, progress=progress)
             quantizer_content = read_tflite(path, what="Lyra quantizer (quantizer.tflite)")
         return SoundStreamEncoder(
             weights.content,
@@ -391,18 +392,15 @@ class SoundStreamFamily(ModelFamily):
 FAMILY = SoundStreamFamily(SPECS)
 
 
+@FAMILY.hear_load_model
 def load_model(
-    model_file_path: str = "",
     *,
-    variant: str | None = None,
-    pooling: str | Pooling | None = None,
     embedding: Embedding = "latent",
     bitrate: int = 9200,
     quantizer_file_path: str = "",
     workers: int | None = None,
     runtime: str = "auto",
-    progress: bool = True,
-) -> HearModel:
+) -> None:
     """Load Lyra's SoundStream encoder for HEAR.
 
     Args:
@@ -410,8 +408,6 @@ def load_model(
             interface), or a folder holding ``lyra-v1.3.2-soundstream_encoder.tflite``; empty to download
             Google's file from google/lyra v1.3.2 into the cache.
         variant: ``"lyra-v1.3.2"``, the only one (the registry's ``soundstream-lyra-v1.3.2``).
-        pooling: name of the scene pooling strategy (see `hear_wrappers.core.pooling`); default
-            ``"mean+std"``.
         embedding: ``"latent"`` (default): the encoder's frames; ``"quantized"``: the sum of the
             codebook vectors of Lyra's residual quantizer at ``bitrate``.
         bitrate: 3200, 6000 or 9200 (default) bit/s, for ``embedding="quantized"``.
@@ -422,11 +418,6 @@ def load_model(
             ``torch.get_num_threads()``. Results do not depend on it.
         runtime: ``"auto"`` (``ai-edge-litert``, else ``tflite-runtime``), ``"ai_edge_litert"`` or
             ``"tflite_runtime"``.
-        progress: show a progress bar while downloading the encoder.
-
-    Returns:
-        a `HearModel` with ``sample_rate == 16000``, ``timestamp_embedding_size == 64`` and
-        ``scene_embedding_size`` set by ``pooling`` (128 for the default ``mean+std``).
 
     Raises:
         ValueError: a bad option (before any file is read).
@@ -435,14 +426,3 @@ def load_model(
         CheckpointError: the file is not a TFLite model, or the download fails its checksum.
         CheckpointMismatchError: a TFLite model whose input or output is not SoundStream's.
     """
-    return FAMILY.load(
-        model_file_path,
-        variant=variant,
-        pooling=pooling,
-        progress=progress,
-        embedding=embedding,
-        bitrate=bitrate,
-        quantizer_file_path=quantizer_file_path,
-        workers=workers,
-        runtime=runtime,
-    )

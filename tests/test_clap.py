@@ -584,7 +584,7 @@ def test_a_file_alone_loads_as_its_architecture_and_checkpoint_is_the_older_name
     wrong = f"holds {architecture}, not clap-{FUSION}: pass variant='{TINY}'"
     with pytest.raises(CheckpointMismatchError, match=re.escape(wrong)):
         clap.load_model(str(ckpts.path(TINY)), checkpoint=FUSION)
-    with pytest.raises(ValueError, match="name different checkpoints: pass only variant="):
+    with pytest.raises(ValueError, match="name different variants: pass only variant="):
         clap.load_model(str(ckpts.path(TINY)), checkpoint=TINY, variant="630k-best")
 
 

@@ -112,12 +112,7 @@ LONG_CLIPS: dict[str, LongClip | str] = {
 
 #: Contract violations found and reported, by family and test: strict xfails, so that a fix shows up as
 #: an unexpected pass (then remove the entry).
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("clap", "test_the_shortest_clip"): (
-        "CLAP takes clips from 1 sample (min_samples=1) but centres its first frame at 156.25 ms: a clip "
-        "shorter than that gets a timestamp past its end (hearvalidator refuses those)"
-    ),
-}
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 
 needs_hear_tools = pytest.mark.skipif(

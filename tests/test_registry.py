@@ -4,6 +4,7 @@ suggest the right name, answers without any model library, and the README's mode
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import re
 import subprocess
@@ -201,3 +202,59 @@ def test_readme_models_table_is_every_registered_name():
     assert block, "README.md has no '<!-- models table: begin -->' ... '<!-- models table: end -->' block"
     names = [row[0].strip("`") for row in table_rows(block.group(1))[2:]]
     assert names == list_models(), f"README lacks {sorted(set(list_models()) - set(names))}, has {names}"
+
+
+@pytest.mark.parametrize("family_name", hear_wrappers.FAMILIES)
+def test_load_model_signature_and_docs_are_the_family_s_options_and_the_common_ones(family_name: str):
+    """Every module's ``load_model`` takes the common parameters, then the family's own options with
+    their declared defaults, and documents each of them (``help(load_model)`` is complete)."""
+    family = get_family(family_name)
+    load_model = importlib.import_module(f"hear_wrappers.{family_name}").load_model
+    parameters = inspect.signature(load_model).parameters
+    assert list(parameters) == [
+        "model_file_path",
+        "variant",
+        *family.variant_aliases,
+        "pooling",
+        *family.option_defaults,
+        "progress",
+    ]
+    assert parameters["model_file_path"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(parameters.values())[1:])
+    assert {name: parameters[name].default for name in family.option_defaults} == dict(family.option_defaults)
+    doc = inspect.getdoc(load_model) or ""
+    undocumented = [name for name in parameters if not re.search(rf"^    {name}: \S", doc, re.MULTILINE)]
+    assert not undocumented, f"{family_name}.load_model does not document {undocumented}:\n{doc}"
+    assert "Returns:" in doc and load_model.__module__ == f"hear_wrappers.{family_name}"
+
+
+def test_load_model_refuses_an_unknown_option_naming_the_ones_it_takes():
+    from hear_wrappers import crepe
+
+    with pytest.raises(TypeError, match=r"crepe.load_model\(\) got unknown option\(s\) \['hop'\].*'hop_ms'"):
+        crepe.load_model(hop=10)
+    with pytest.raises(TypeError):  # only the file is positional, as in the HEAR API
+        crepe.load_model("", "tiny")
+
+
+def test_a_family_declares_only_keyword_options_with_defaults():
+    family = get_family("crepe")
+    saved = dict(family.option_defaults)
+    try:
+        with pytest.raises(TypeError, match=r"not keyword-only with a default: \['hop_ms'\]"):
+
+            @family.hear_load_model
+            def positional(hop_ms: float = 50.0) -> None: ...
+
+        with pytest.raises(TypeError, match=r"common: \['pooling'\]"):
+
+            @family.hear_load_model
+            def common(*, pooling: str = "mean") -> None: ...
+
+        with pytest.raises(TypeError, match=r"not keyword-only with a default: \['hop_ms'\]"):
+
+            @family.hear_load_model
+            def no_default(*, hop_ms: float) -> None: ...
+
+    finally:
+        assert dict(family.option_defaults) == saved  # a refused declaration changes nothing

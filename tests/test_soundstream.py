@@ -858,3 +858,14 @@ def test_official_embeddings_runner_end_to_end(tiny, which, tmp_path):
                         == timestamps[0].tolist()
                     )
                 np.testing.assert_array_equal(written, expected.numpy())
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_quantizer_download_shows_a_bar_only_with_progress(tiny, tmp_path, monkeypatch, capfd, progress):
+    # tiny.linear has no quantizer beside it: the quantizer is the official file, downloaded.
+    monkeypatch.setenv("HEAR_WRAPPERS_CACHE", str(tmp_path / "cache"))
+    official_from(monkeypatch, "quantizer", tiny.quantizer)
+    capfd.readouterr()
+    model = soundstream.load_model(str(tiny.linear), embedding="quantized", progress=progress)
+    assert model.encoder.quantizer is not None
+    assert ("100%" in capfd.readouterr().err) is progress  # torch.hub's tqdm bar

@@ -27,7 +27,7 @@ import fnmatch
 import importlib
 import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,9 +167,12 @@ class ModelFamily(abc.ABC):
         """The variants whose architecture ``weights`` fits (first: the preferred one); () if unknown."""
 
     @abc.abstractmethod
-    def build(self, spec: ModelSpec, weights: Any, options: dict[str, Any]) -> FrameEncoder:
+    def build(
+        self, spec: ModelSpec, weights: Any, options: dict[str, Any], *, progress: bool = True
+    ) -> FrameEncoder:
         """The encoder of ``spec`` with ``weights`` loaded (raise `CheckpointMismatchError` if they
-        do not fit), configured by ``options``."""
+        do not fit), configured by ``options``; ``progress``: show a bar for any further download
+        (e.g. a second file of the model)."""
 
     @abc.abstractmethod
     def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
@@ -177,6 +180,13 @@ class ModelFamily(abc.ABC):
         file format and under the official file name, into ``folder``; return its path (tests)."""
 
     # --- shared behaviour --------------------------------------------------------------------------
+    def save_weights(self, spec: ModelSpec, folder: Path, content: Any) -> Path:
+        """``torch.save(content)`` under ``spec``'s official file name in ``folder``; its path
+        (for `write_random_weights` of families whose official files are PyTorch pickles)."""
+        path = folder / spec.weights.filename
+        torch.save(content, path)
+        return path
+
     def describe(self, spec: ModelSpec) -> str:
         """How messages name the model (e.g. ``"encodec-24khz"``)."""
         return spec.name
@@ -235,9 +245,124 @@ class ModelFamily(abc.ABC):
             spec = self.spec(fits[0])
         resolved = dict(options)
         self.check_options(spec, resolved)
-        encoder = self.build(spec, weights, resolved)
+        encoder = self.build(spec, weights, resolved, progress=progress)
         del weights
         return HearModel(encoder, pooling=pooling or spec.default_pooling)
+
+    def hear_load_model(self, declaration: Callable[..., None]) -> Callable[..., HearModel]:
+        """Make a model module's HEAR ``load_model`` from a declaration of the family's own options.
+
+        A model module declares only what is its own::
+
+            @FAMILY.hear_load_model
+            def load_model(*, hop_ms: float = 50.0, frames_per_batch: int = 128) -> None:
+                \"\"\"Load CREPE for HEAR.
+
+                Args:
+                    model_file_path: which files the family takes (its own words).
+                    variant: its variants (its own words).
+                    hop_ms: ...
+                \"\"\"
+
+        and gets ``load_model(model_file_path="", *, variant=None, pooling=None, hop_ms=50.0,
+        frames_per_batch=128, progress=True) -> HearModel``, which calls `load`. The parameters every
+        model takes, their checks (unknown options, `variant_aliases`) and their documentation
+        (``pooling``, ``progress`` and the Returns section, made from the specs) are written once, here.
+        ``inspect.signature`` and ``help`` show the whole signature; the family's own options, with
+        their defaults, are `option_defaults`.
+
+        Args:
+            declaration: a function whose keyword-only parameters, with their defaults, are the
+                family's own options, and whose docstring documents them (and the family's
+                ``model_file_path`` and ``variant``); its body is not run.
+
+        Raises:
+            TypeError: the declaration has a parameter that is not keyword-only with a default, or
+                one of the common names.
+        """
+        declared = inspect.signature(declaration).parameters
+        clash = {"model_file_path", "variant", "pooling", "progress", *self.variant_aliases} & set(declared)
+        loose = [p.name for p in declared.values() if p.kind is not p.KEYWORD_ONLY or p.default is p.empty]
+        if clash or loose:
+            raise TypeError(
+                f"{self.name}: declare only the family's own options, keyword-only with defaults "
+                f"(common: {sorted(clash)}; not keyword-only with a default: {loose})."
+            )
+        self.option_defaults: Mapping[str, Any] = {p.name: p.default for p in declared.values()}
+        aliases = self.variant_aliases
+
+        def load_model(
+            model_file_path: str = "",
+            *,
+            variant: str | None = None,
+            pooling: str | Pooling | None = None,
+            progress: bool = True,
+            **options: Any,
+        ) -> HearModel:
+            unknown = sorted(set(options) - set(self.option_defaults) - set(aliases))
+            if unknown:
+                raise TypeError(
+                    f"{self.name}.load_model() got unknown option(s) {unknown}: it takes "
+                    f"{sorted(['variant', 'pooling', 'progress', *aliases, *self.option_defaults])}."
+                )
+            for alias in aliases:
+                named = options.pop(alias, None)
+                if named is not None and variant is not None and named != variant:
+                    raise ValueError(
+                        f"variant={variant!r} and {alias}={named!r} name different variants: pass only "
+                        f"variant= ({alias}= is its older name)."
+                    )
+                variant = variant if named is None else named
+            own = {**self.option_defaults, **options}
+            return self.load(model_file_path, variant=variant, pooling=pooling, progress=progress, **own)
+
+        common = inspect.signature(load_model).parameters
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        parameters = [
+            common["model_file_path"],
+            common["variant"],
+            *(inspect.Parameter(alias, keyword, default=None, annotation="str | None") for alias in aliases),
+            common["pooling"],
+            *declared.values(),
+            common["progress"],
+        ]
+        load_model.__signature__ = inspect.Signature(parameters, return_annotation="HearModel")  # type: ignore[attr-defined]
+        load_model.__module__ = declaration.__module__
+        load_model.__qualname__ = load_model.__name__ = declaration.__name__
+        load_model.__doc__ = self._load_model_doc(inspect.getdoc(declaration) or "")
+        return load_model
+
+    def _load_model_doc(self, declared: str) -> str:
+        """The declaration's docstring with the common parameters and the Returns section added."""
+        specs = list(self.specs.values())
+        defaults = sorted({spec.default_pooling for spec in specs})
+        if len(defaults) == 1:
+            default = repr(defaults[0])
+        else:
+            default = ", ".join(f"{spec.default_pooling!r} ({spec.variant})" for spec in specs)
+        common = [
+            "    pooling: the clip (scene) embedding: a pooling strategy's name (see",
+            '        `hear_wrappers.core.pooling`), or ``"native"`` for the model\'s own clip embedding',
+            f"        where it has one; None for the default: {default}.",
+            "    progress: show a progress bar while downloading weights.",
+        ]
+        rates = sorted({spec.sample_rate for spec in specs})
+        sizes = ", ".join(f"{spec.frame_size} ({spec.variant})" for spec in specs)
+        returns = [
+            "Returns:",
+            f"    a `HearModel` for audio at {' or '.join(map(str, rates))} Hz; timestamp embeddings of size",
+            f"    {sizes} with the default options; ``scene_embedding_size`` set by ``pooling``.",
+        ]
+        lines = declared.splitlines()
+        if "Args:" not in lines:
+            lines += ["", "Args:"]
+        end = lines.index("Args:") + 1
+        while end < len(lines) and (not lines[end] or lines[end].startswith(" ")):
+            end += 1
+        while lines[end - 1] == "":
+            end -= 1
+        lines[end:end] = common
+        return "\n".join([*lines, "", *returns]) if "Returns:" not in lines else "\n".join(lines)
 
     def _names(self, variants: Sequence[str]) -> str:
         names = [self.specs[v].name for v in variants]

@@ -9,7 +9,7 @@ real end (its last non-zero sample: X-ARES pads with exact zeros), encodes each 
 the end with the mean of the clip's own frames, so that X-ARES's average over ``T_batch`` frames is the
 clip's own mean. ``padding="zeros"`` passes X-ARES's padded batch through unchanged (the model's frames of
 the zeros), which suits X-ARES's frame tasks (DESED), where frames past a clip's end are labelled "no
-event". See docs/suites.md.
+event". See docs/suites.md. The public names are `hear_wrappers.xares`'s (see its ``__all__``).
 """
 
 from __future__ import annotations
@@ -22,16 +22,6 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-__all__ = [
-    "ENV_MODEL_FILE",
-    "ENV_OPTIONS",
-    "ENV_PADDING",
-    "PADDING_MODES",
-    "XaresAdapter",
-    "class_name",
-    "real_lengths",
-]
 
 #: Environment variable: a local weights file for the model (default: the official weights).
 ENV_MODEL_FILE = "HEAR_WRAPPERS_XARES_MODEL_FILE"
