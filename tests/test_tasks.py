@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 from helpers import installed
 
+import hear_wrappers.tasks.pitch_timbre  # noqa: F401  (registers pitch_timbre)
 from hear_wrappers.tasks import (
     HEAR_SAMPLE_RATES,
     TASKS,
@@ -30,7 +31,7 @@ from hear_wrappers.tasks import (
 from hear_wrappers.tasks.builder import scene_batch_size
 from hear_wrappers.tasks.synth import Envelope, HarmonicTone, Sound, midi_to_hz
 
-KINDS = ["synth_pitch", "sound_vs_noise", "synth_onsets", "sparse_event", "note_order"]
+KINDS = ["synth_pitch", "sound_vs_noise", "synth_onsets", "sparse_event", "note_order", "pitch_timbre"]
 #: Overrides for the tests that build a kind several times: the long-clip kinds smaller.
 FEW_CLIPS = {
     "sparse_event": {"clips": 1, "clip_seconds": 8.0},
@@ -147,6 +148,7 @@ def test_leaderboard_analogues_are_leaderboard_columns():
         "DCASE 2016",
         "FSD50K",
         "Speech commands 5h",
+        "Mridangam Stroke",
     }
 
 
@@ -379,6 +381,94 @@ def test_note_order_classes_are_orders_of_the_same_notes():
         assert "-".join(("low", "mid", "high")[r] for r in ranks) == clip.labels[0]
 
 
+def harmonic_levels(audio: np.ndarray, rate: int, f0: float, count: int) -> np.ndarray:
+    """Magnitude of partials 1..count of ``f0`` in a clip's spectrum (the peak within +-1.5%)."""
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    frequencies = np.fft.rfftfreq(len(audio), 1 / rate)
+    return np.array(
+        [
+            spectrum[(frequencies > k * f0 * 0.985) & (frequencies < k * f0 * 1.015)].max()
+            for k in range(1, count + 1)
+        ]
+    )
+
+
+def test_pitch_timbre_classes_are_pairs_heard_in_the_audio():
+    """Every (pitch, timbre) pair is a class, the note at its pitch within ``detune``; in the audio
+    (tiny: 20-40 dB SNR), a comb over the harmonics picks the pitch among those 2 semitones around,
+    and the family shows: hollow's 2nd harmonic 20 dB or more below its neighbours' geometric mean
+    (26-34 dB by construction) where the smooth families' stays within 10 dB of it, and mellow's
+    harmonics 3-6 are weaker than every bright note's."""
+    from hear_wrappers.tasks.pitch_timbre import pitch_timbre_labels
+
+    spec = TASKS["pitch_timbre"]
+    for preset in ("tiny", "hard"):
+        size = spec.sizes[preset]
+        labels = pitch_timbre_labels(size)
+        pitches, timbres = size.options["pitches"], size.options["timbres"]
+        assert labels == [f"{p}-{t}" for p in pitches for t in timbres] and len(set(labels)) == 9
+        upper: dict[str, list[float]] = {"bright": [], "mellow": []}
+        for clip in spec.generate(size, 0):
+            pitch, timbre = clip.labels[0].split("-")
+            (tone,) = [c for c in clip.sound.components if isinstance(c, HarmonicTone)]
+            assert abs(12 * math.log2(tone.f0_hz / midi_to_hz(int(pitch)))) <= size.options["detune"] + 1e-9
+            if preset == "hard":  # a semitone apart at 0-20 dB SNR: the parameters only
+                continue
+            audio = clip.sound.render(16000)
+
+            def comb(candidate, audio=audio):
+                return harmonic_levels(audio, 16000, midi_to_hz(candidate), 6).sum()
+
+            assert max(range(int(pitch) - 2, int(pitch) + 3), key=comb) == int(pitch), clip.name
+            levels = harmonic_levels(audio, 16000, tone.f0_hz, 6)
+            second = levels[1] / np.sqrt(levels[0] * levels[2])
+            if timbre == "hollow":
+                assert second < 10 ** (-20 / 20), (clip.name, second)
+            else:
+                assert second > 10 ** (-10 / 20), (clip.name, second)
+                upper[timbre].append(levels[2:].sum() / levels[0])
+        if preset == "tiny":
+            assert max(upper["mellow"]) < min(upper["bright"]), upper
+
+
+def test_pitch_timbre_nuisances_do_not_depend_on_the_class():
+    """One clip name rendered as every class: the same envelope, vibrato, level while it sounds and
+    noise; only the pitch and the harmonic profile change."""
+    from hear_wrappers.tasks.pitch_timbre import _pair_clip
+    from hear_wrappers.tasks.synth import REFERENCE_RATE, Noise, rms
+
+    size = TASKS["pitch_timbre"].sizes["demo"]
+    sounds = [_pair_clip(5, "train-0007", p, t, size) for p in (55.0, 64.0) for t in ("bright", "mellow")]
+    tones = [next(c for c in s.components if isinstance(c, HarmonicTone)) for s in sounds]
+    noises = [next(c for c in s.components if isinstance(c, Noise)) for s in sounds]
+    assert all(noise == noises[0] for noise in noises)
+    assert all(s.gain == sounds[0].gain == 1.0 for s in sounds)  # quiet enough: never turned down
+    envelope, samples = tones[0].envelope, round(size.clip_seconds * REFERENCE_RATE)
+    levels = []
+    for tone in tones:
+        assert tone.envelope == envelope and tone.vibrato_depth == tones[0].vibrato_depth
+        levels.append(rms(tone.render(REFERENCE_RATE, samples), envelope.onset_s))  # while it sounds
+    # float64 sums of ~48000 squares: equal far below 1e-9 relative
+    assert np.allclose(levels, levels[0], rtol=1e-9, atol=0) and 0.03 <= levels[0] <= 0.1
+    assert len({(t.f0_hz, t.amplitudes) for t in tones}) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timbres": ("bright", "woody")}, "knows the timbres"),
+        ({"pitches": (55, 55)}, "distinct pitches and timbres"),
+        ({"pitches": (55,)}, "at least two pitches and two timbres"),
+    ],
+)
+def test_pitch_timbre_refuses_bad_options(options, message):
+    from hear_wrappers.tasks.pitch_timbre import pitch_timbre_labels
+
+    size = TASKS["pitch_timbre"].sizes["tiny"]
+    with pytest.raises(ValueError, match=message):
+        pitch_timbre_labels(replace(size, options={**size.options, **options}))
+
+
 @pytest.mark.parametrize(
     ("kind", "clips", "folds"),
     [
@@ -387,6 +477,7 @@ def test_note_order_classes_are_orders_of_the_same_notes():
         ("sound_vs_noise", None, None),
         ("sound_vs_noise", {"fold00": 1, "fold02": 6}, 4),
         ("sound_vs_noise", 200, 5),
+        ("pitch_timbre", None, None),
     ],
 )
 def test_scene_batches_give_several_steps_and_never_a_batch_of_one(kind, clips, folds):
