@@ -1,4 +1,5 @@
-"""Issue 12, item 5: long clips in bounded memory through hear_wrappers.embed (in this process).
+"""Issue 12, item 5: long clips in bounded memory through hear_wrappers.embed (in this process); what
+glibc's heap and a Ray driver are given.
 
 A stand-in HEAR module with a cheap frame encoder (frames are slices of the audio, so the test is
 about the runner, not a model) embeds an event task of 120 s clips at heareval's batch size (1).
@@ -14,6 +15,7 @@ what the runner itself holds, deterministically (no timing, no RSS noise):
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tracemalloc
 import types
@@ -157,3 +159,37 @@ def test_long_clips_hold_one_batch_of_audio_and_one_clip_of_frames(standin, tmp_
     assemble_bound = clip_frames_bytes + rows * 256 + frames * 128 + MIB
     assert max(peaks["assemble"]) <= assemble_bound, (peaks["assemble"], assemble_bound)
     assert assemble_bound < min(CLIPS["train"], 2) * clip_frames_bytes + rows * 64
+
+
+def test_glibc_heap_is_fixed_at_the_first_long_batch_only(standin, monkeypatch):
+    """Batches of heareval's usual size (``0.7 * 120 * 16000`` samples) keep glibc's default heap (fewer
+    page faults); the first batch above it, a long clip, fixes it (`steady_heap`, once per process)."""
+    import hear_wrappers.core.memory as memory
+    from hear_wrappers.embed.models import LONG_BATCH_SAMPLES, Embedder
+    from hear_wrappers.embed.plan import make_variants
+
+    calls: list[int] = []
+    monkeypatch.setattr(memory, "steady_heap", lambda: calls.append(1) or True)
+    embedder = Embedder(standin, None, make_variants(standin, [{}], ["mean"]))
+    assert LONG_BATCH_SAMPLES == 84 * RATE
+    embedder.embed(np.zeros((84, RATE), np.float32), "scene")  # 84 x 1 s: heareval's batch at 16 kHz
+    embedder.embed(np.zeros((1, 84 * RATE), np.float32), "event")  # one 84 s clip: the same size
+    assert calls == []
+    embedder.embed(np.zeros((1, 85 * RATE), np.float32), "event")
+    assert calls == [1]
+
+
+def test_the_driver_and_decoding_workers_never_import_torch():
+    """On Ray, the driver (runner, distributed, writer) and the tasks that decode audio import no torch:
+    the model, and torch, are imported only in the encoder replicas (and in this process with
+    --workers 0)."""
+    code = (
+        "import sys\n"
+        "import hear_wrappers.embed, hear_wrappers.embed.runner, hear_wrappers.embed.distributed\n"
+        "from hear_wrappers.embed import embed, AudioError\n"
+        "from hear_wrappers.embed.outputs import EventOutput\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -16,9 +16,35 @@ official predictions runner scores them unchanged. Unlike the official runner it
 See docs/scale.md.
 """
 
-from hear_wrappers.embed.audio import AudioError
-from hear_wrappers.embed.plan import Variant, make_variants, options_slug, read_task
-from hear_wrappers.embed.runner import EmbedReport, TaskSummary, embed
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hear_wrappers.embed.audio import AudioError
+    from hear_wrappers.embed.plan import Variant, make_variants, options_slug, read_task
+    from hear_wrappers.embed.runner import EmbedReport, TaskSummary, embed
+
+# Imported on first use, so that importing one sub-module (e.g. the audio decoding, in a Ray worker)
+# does not import the others.
+_EXPORTS = {
+    "AudioError": "hear_wrappers.embed.audio",
+    "EmbedReport": "hear_wrappers.embed.runner",
+    "TaskSummary": "hear_wrappers.embed.runner",
+    "Variant": "hear_wrappers.embed.plan",
+    "embed": "hear_wrappers.embed.runner",
+    "make_variants": "hear_wrappers.embed.plan",
+    "options_slug": "hear_wrappers.embed.plan",
+    "read_task": "hear_wrappers.embed.plan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'hear_wrappers.embed' has no attribute {name!r}")
+
 
 __all__ = [
     "AudioError",

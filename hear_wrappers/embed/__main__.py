@@ -78,10 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if value is not None
     }
-    from hear_wrappers.core.memory import steady_heap
     from hear_wrappers.embed.runner import EmbedError, embed
 
-    steady_heap()  # long clips stay at a chunk's memory (see hear_wrappers.core.memory)
+    # glibc's heap is fixed for long clips at their first batch (embed.models.LONG_BATCH_SAMPLES)
 
     try:
         report = embed(

@@ -183,11 +183,9 @@ class _EncoderActor:
     ) -> None:
         import torch
 
-        from hear_wrappers.core.memory import steady_heap
         from hear_wrappers.embed.models import Embedder
 
-        _forget_local_proxy()
-        steady_heap()  # long clips stay at a chunk's memory, as in our command-line tools
+        _forget_local_proxy()  # (long clips: the Embedder fixes glibc's heap at their first batch)
         torch.set_num_threads(max(1, threads))
         self.embedder = Embedder(module, model_file, [Variant(o, f) for o, f in variants], device)
 

@@ -4,6 +4,9 @@ An engine turns `BatchJob` s (the clips of one heareval batch and the variants t
 into `BatchResult` s; `InProcessEngine` does it in this process, `hear_wrappers.embed.distributed`'s
 ``RayEngine`` on a Ray cluster. Whatever the engine, results come back to this process, which alone
 writes ``--embeddings-dir`` (so workers need no shared filesystem), one batch at a time.
+
+This module does not import torch (nor does `hear_wrappers.embed.distributed`): a Ray driver, and the
+Ray workers that only decode audio, start without it; the models are imported where they run.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from hear_wrappers.embed.audio import decode_batch
-from hear_wrappers.embed.models import Embedder, EventOutput
+from hear_wrappers.embed.outputs import EventOutput
 from hear_wrappers.embed.plan import TaskPlan, Variant, find_tasks, make_variants, read_task
 from hear_wrappers.embed.writer import TaskWriter, event_labels
+
+if TYPE_CHECKING:
+    from hear_wrappers.embed.models import Embedder
 
 __all__ = [
     "BatchJob",
@@ -121,6 +127,8 @@ class InProcessEngine:
     def __init__(
         self, module: str, model_file: str | None, variants: Sequence[Variant], device: str | None = None
     ) -> None:
+        from hear_wrappers.embed.models import Embedder
+
         self.embedder = Embedder(module, model_file, variants, device)
         self.sample_rate = self.embedder.sample_rate
 
