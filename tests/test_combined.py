@@ -7,7 +7,8 @@ combination is tests/test_contract.py's, as for every registered name.
 * the real members on random weights: the finest member's block is its own frames, normalised; the
   clip embedding is the members' own, normalised and concatenated; options per member;
 * every bad ``models`` entry and option is refused before any member is built;
-* the official embeddings runner with ``--model-options '{"models": [...]}'``.
+* the official embeddings runner with ``--model-options '{"models": [...]}'``, and the official
+  predictions runner on what it wrote (a scene and an event task).
 """
 
 from __future__ import annotations
@@ -335,9 +336,12 @@ def test_a_file_is_not_a_combination(folder: Path):
 
 
 @pytest.mark.skipif(not installed("heareval", "tensorflow"), reason="needs the 'eval' extra and heareval")
-def test_heareval_embeddings_runner_with_model_options(folder: Path, tmp_path: Path):
+def test_heareval_embeddings_and_predictions_runners_with_model_options(folder: Path, tmp_path: Path):
     """``python -m heareval.embeddings.runner hear_wrappers.combined --model-options '{"models": ...}'``:
-    one 512-d row per clip (scene) and one 384-d row per 13.3 ms frame (event)."""
+    one 512-d row per clip (scene) and one 384-d row per 13.3 ms frame (event); then heareval's
+    predictions runner (``python -m hear_wrappers.heareval predictions``, one grid point, 3 epochs)
+    trains on those files and scores both tasks: the k-fold scene task's aggregated score and the event task's
+    test scores, every metric of the task present and in its range."""
     import numpy as np
 
     tasks = build_small_tasks(tmp_path / "tasks", 48000, event_seconds=1.0)
@@ -359,3 +363,28 @@ def test_heareval_embeddings_runner_with_model_options(folder: Path, tmp_path: P
                 assert (n_items, dim) == (75 * len(wavs), 384)
             values = np.fromfile(module_dir / name / f"{split}.embeddings.npy", dtype=np.float32)
             assert values.size == n_items * dim and np.isfinite(values).all()
+
+    folders = [str(module_dir / name) for name, _ in tasks.values()]
+    for folder in folders:  # a few epochs: the runners' plumbing is under test here, not the learning
+        path = Path(folder) / "task_metadata.json"
+        metadata = json.loads(path.read_text())
+        grid = metadata["evaluation_params"]["task_specific_param_grid"]
+        grid.update(max_epochs=[3], check_val_every_n_epoch=[1], patience=[1])
+        path.write_text(json.dumps(metadata))
+    predictions = [sys.executable, "-m", "hear_wrappers.heareval", "predictions", *folders]
+    done = subprocess.run(
+        [*predictions, "--grid-points", "1"], capture_output=True, text=True, cwd=tmp_path, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for kind, (name, _) in tasks.items():
+        metadata = json.loads((tmp_path / "tasks" / name / "task_metadata.json").read_text())
+        scores = json.loads((module_dir / name / "test.predicted-scores.json").read_text())
+        if kind == "scene":  # k-fold: heareval aggregates the folds' test scores
+            values = {key: scores["aggregated_scores"][f"test_{key}_mean"] for key in metadata["evaluation"]}
+        else:
+            values = {key: scores["test"][f"test_{key}"] for key in metadata["evaluation"]}
+        # accuracies and F-measures lie in [0, 1]; an error rate (segment_1s_er) is >= 0, unbounded
+        assert all(value >= 0.0 and (key.endswith("_er") or value <= 1.0) for key, value in values.items()), (
+            kind,
+            values,
+        )
