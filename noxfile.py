@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s lint tests package`` (what CI runs), ``nox -s bench``, ``nox -s demo``.
+"""Developer sessions: ``nox -s lint tests package suites`` (what CI runs), ``nox -s bench``, ``nox -s demo``.
 
 Torch is installed first and on its own (``HEAR_WRAPPERS_TORCH``, default ``torch==2.13.0``): a bare
 ``torch`` requirement resolved by pip can pull a build with gigabytes of CUDA packages you may not want.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "package"]
+nox.options.sessions = ["lint", "tests", "package", "suites"]
 nox.options.default_venv_backend = "venv"
 
 TORCH = os.environ.get("HEAR_WRAPPERS_TORCH", "torch==2.13.0")
