@@ -13,8 +13,10 @@ for a 10 s call.
 (activations) are always mapped and unmapped, small ones use the heap. With it the same 600 s call grew
 by 83 MiB.
 
-It changes malloc for the whole process, so it is opt-in: hear-wrappers' own command-line tools (the
-embeddings runner, the evaluation, the benchmarks) call it; in your own program call
+It changes malloc for the whole process, so it is opt-in: the benchmarks call it at their start, and
+the embeddings runner (so the evaluation too) at its first batch longer than heareval's usual
+(`hear_wrappers.embed.models.LONG_BATCH_SAMPLES`), since on short batches it only costs page faults;
+in your own program call
 ``steady_heap()`` once, or set ``HEAR_WRAPPERS_MALLOC=steady`` in the environment (then the first
 `HearModel` applies it, e.g. inside heareval's runner). Constructing a model never changes malloc
 otherwise. ``HEAR_WRAPPERS_MALLOC=default`` (or your own ``MALLOC_MMAP_THRESHOLD_``) keeps malloc
