@@ -24,6 +24,7 @@ Writes ``<out>/combination_study.md`` (mean ± sd over seeds, and every seed) an
     python benchmarks/combination_study.py --out /tmp/combination-study --seeds 0 1 2 3 4            # hard
     python benchmarks/combination_study.py --out /tmp/combination-demo --seeds 0 1 2 3 4 --size demo
     python benchmarks/combination_study.py --out DIR --clips 12 3 6 --config crepe-tiny --config soundstream
+    python benchmarks/combination_study.py --out DIR2 --seeds 5 6 7 --previous DIR/combination_study.json
 """
 
 from __future__ import annotations
@@ -120,6 +121,22 @@ def write_report(args: argparse.Namespace, labels: list[str], records: list[dict
     return markdown
 
 
+def earlier_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The records of ``args.previous`` for the seeds this run does not make.
+
+    Raises:
+        SystemExit: the earlier run had other sizes (clips, clip length, preset, grid points).
+    """
+    previous = json.loads(args.previous.read_text())
+    for key in ("clips", "seconds", "size", "grid_points"):
+        if previous["args"].get(key) != str(getattr(args, key)):
+            raise SystemExit(
+                f"{args.previous} was run with {key}={previous['args'].get(key)}, this run with "
+                f"{getattr(args, key)}: only studies of the same sizes can share a table."
+            )
+    return [{**r, "from": str(args.previous)} for r in previous["scores"] if r["seed"] not in args.seeds]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="results folder (tasks, embeddings, tables)")
@@ -134,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", action="append", choices=list(CONFIGS), help="default: every one")
     parser.add_argument("--grid-points", type=int, default=1, help="heareval --grid-points (default: 1)")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="an earlier run's combination_study.json (same sizes): its other seeds join",
+    )
     args = parser.parse_args(argv)
     if not LYRA_ENCODER.is_file():
         raise SystemExit(
@@ -150,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    if args.previous:
+        records += earlier_seeds(args)
     start = time.perf_counter()
     for seed in args.seeds:
         root = args.out / f"seed{seed}"

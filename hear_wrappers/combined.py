@@ -23,7 +23,11 @@
   normalisation is training-free, deterministic and uses only the vector itself, so a clip's embedding
   never depends on the other clips of its batch (HEAR's batch invariance). What it drops is each
   member's overall gain per frame, mostly loudness, which several members remove themselves (CREPE
-  normalises each window; EnCodec 48 kHz each 1 s segment).
+  normalises each window; EnCodec 48 kHz each 1 s segment). Measured through heareval's runners
+  (CREPE tiny + SoundStream on ``pitch_timbre``, docs/combined.md): with heareval's MLP, ``"l2"`` had
+  the better mean and worst seed and half the spread of ``"none"``, whose raw inputs train so fast
+  that heareval sometimes kept a first-validation checkpoint that did not generalise; a linear probe on
+  standardised inputs did as well or slightly better with ``"none"``.
 * **sample rate**: one HEAR rate for the module (``sample_rate``; default the highest member rate); a
   member at another rate gets its audio resampled inside with julius' windowed-sinc resampler (zero
   phase, so frame times do not move), once per distinct member rate.
