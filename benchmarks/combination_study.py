@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pooling_study import LYRA_ENCODER, _cell, embed, heareval_score, linear_probe, predict
+from pooling_study import LYRA_ENCODER, _cell, embed, heareval_score, linear_probe, predict, write_study
 
 KIND = "pitch_timbre"
 SOUNDSTREAM = "soundstream-lyra-v1.3.2"
@@ -107,18 +107,8 @@ def write_report(args: argparse.Namespace, labels: list[str], records: list[dict
         "## Every seed (heareval MLP / linear probe)",
         "",
         *per_seed,
-        "",
-        "## Wall time (s)",
-        "",
-        *(f"- {name}: {value:.0f}" for name, value in timings.items()),
     ]
-    markdown = "\n".join(text) + "\n"
-    (args.out / "combination_study.md").write_text(markdown)
-    settings = {key: str(value) for key, value in vars(args).items()}
-    (args.out / "combination_study.json").write_text(
-        json.dumps({"args": settings, "scores": records, "timings": timings}, indent=1)
-    )
-    return markdown
+    return write_study(args, "combination_study", text, records, timings)
 
 
 def earlier_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:

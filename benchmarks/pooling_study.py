@@ -253,11 +253,19 @@ def write_report(args: argparse.Namespace, labels, poolings, scores, records, ch
     if args.linear:
         text += ["", "## Logistic regression on the same embeddings, test accuracy", ""]
         text += [table(scores, labels, poolings, chance, "linear")]
-    text += ["", "## Wall time (s)", "", *(f"- {name}: {value:.0f}" for name, value in timings.items())]
+    return write_study(args, "pooling_study", text, records, timings)
+
+
+def write_study(
+    args: argparse.Namespace, name: str, text: list[str], records: list, timings: dict[str, float]
+) -> str:
+    """``<name>.md`` (``text`` and the wall times) and ``<name>.json`` (the arguments, every score
+    and the timings) in ``args.out``; returns the markdown. Shared by the studies in benchmarks/."""
+    text = [*text, "", "## Wall time (s)", "", *(f"- {key}: {value:.0f}" for key, value in timings.items())]
     markdown = "\n".join(text) + "\n"
-    (args.out / "pooling_study.md").write_text(markdown)
+    (args.out / f"{name}.md").write_text(markdown)
     settings = {key: str(value) for key, value in vars(args).items()}
-    (args.out / "pooling_study.json").write_text(
+    (args.out / f"{name}.json").write_text(
         json.dumps({"args": settings, "scores": records, "timings": timings}, indent=1)
     )
     return markdown

@@ -421,12 +421,7 @@ class ArchisoundFamily(ModelFamily):
         return tuple(fits)
 
     def build(
-        self,
-        spec: ModelSpec,
-        weights: Mapping[str, torch.Tensor],
-        options: dict[str, Any],
-        *,
-        progress: bool = True,
+        self, spec: ModelSpec, weights: Mapping[str, torch.Tensor], options: dict[str, Any]
     ) -> ArchisoundEncoder:
         """The encoder with the file's own placement of strided stages (read from its kernel sizes:
         ``2 * factor + 1``) when they give the variant's hop, else the variant's configuration."""

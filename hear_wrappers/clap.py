@@ -464,12 +464,7 @@ class ClapFamily(ModelFamily):
         return tuple(name for name, config in VARIANTS.items() if (config.size, config.fusion) == kind)
 
     def build(
-        self,
-        spec: ModelSpec,
-        weights: Mapping[str, torch.Tensor],
-        options: dict[str, Any],
-        *,
-        progress: bool = True,
+        self, spec: ModelSpec, weights: Mapping[str, torch.Tensor], options: dict[str, Any]
     ) -> ClapEncoder:
         config = VARIANTS[spec.variant]
         branch = ClapAudioBranch(SIZES[config.size], fusion=config.fusion)

@@ -514,11 +514,8 @@ class CombinedFamily(ModelFamily):
             if all((folder / _MEMBER_SPECS[n].weights.filename).is_file() for n in names)
         )
 
-    def build(
-        self, spec: ModelSpec, weights: Path, options: dict[str, Any], *, progress: bool = True
-    ) -> CombinedEncoder:
-        members = parse_members(list(self.members(spec)))
-        return self._build(members, str(weights), progress=progress, **options)
+    def build(self, spec: ModelSpec, weights: Path, options: dict[str, Any]) -> CombinedEncoder:
+        return self._build(parse_members(list(self.members(spec))), str(weights), **options)
 
     def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
         """Each member's random-weight file, under its official name, in ``folder``; returns ``folder``."""

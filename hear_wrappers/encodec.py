@@ -348,12 +348,7 @@ class EncodecFamily(ModelFamily):
         return ()
 
     def build(
-        self,
-        spec: ModelSpec,
-        weights: dict[str, torch.Tensor],
-        options: dict[str, Any],
-        *,
-        progress: bool = True,
+        self, spec: ModelSpec, weights: dict[str, torch.Tensor], options: dict[str, Any]
     ) -> EncodecEncoder:
         encoder = EncodecEncoder(spec.variant, **options)
         what = f"EnCodec {spec.variant}"

@@ -25,9 +25,9 @@ Quantized frames (``embedding="quantized"``): Lyra's residual vector quantizer (
 transmit at ``bitrate`` bits per second (3200, 6000 or 9200: 16, 30 or 46 quantizers), and the frame
 becomes the sum of those vectors, as Lyra's decoder reconstructs it from the bitstream.
 
-Default pooling: ``mean+std`` (128-d scene embeddings), as for EnCodec: codec frames describe the
-signal locally, and their spread over time keeps how it changes; any registered strategy can be
-chosen with ``pooling=``.
+Default pooling: ``mean+max`` (128-d scene embeddings), chosen from measurements (docs/pooling.md):
+codec frames describe the signal locally, and their maximum over time keeps a short sound that their
+mean dilutes; any registered strategy can be chosen with ``pooling=``.
 
 Weights: Google's files from the google/lyra repository at tag v1.3.2, Apache License 2.0, verified
 against their sha256 and cached (see `hear_wrappers.core.checkpoints`). The registry names the model
@@ -289,7 +289,7 @@ SPECS = (
         sample_rate=SAMPLE_RATE,
         frame_hop_ms=1000 * FRAME_SAMPLES / SAMPLE_RATE,
         frame_size=EMBEDDING_SIZE,
-        default_pooling="mean+std",
+        default_pooling="mean+max",  # from docs/pooling.md's measurements
         weights=ENCODER_CHECKPOINT,
         extra=_EXTRA,
     ),
@@ -329,12 +329,18 @@ class SoundStreamFamily(ModelFamily):
         )
         return (VARIANT,) if fits else ()
 
-    def build(
-        self, spec: ModelSpec, weights: TFLiteFile, options: dict[str, Any], *, progress: bool = True
-    ) -> SoundStreamEncoder:
+    def resolve_extra_files(
+        self, spec: ModelSpec, path: Path, options: dict[str, Any], *, progress: bool = True
+    ) -> None:
+        """The quantizer, for ``embedding="quantized"`` (see `_quantizer_path`)."""
+        if options["embedding"] == "quantized":
+            found = _quantizer_path(options["quantizer_file_path"], path, progress=progress)
+            options["quantizer_file_path"] = str(found)
+
+    def build(self, spec: ModelSpec, weights: TFLiteFile, options: dict[str, Any]) -> SoundStreamEncoder:
         quantizer_content = None
         if options["embedding"] == "quantized":
-            path = _quantizer_path(options["quantizer_file_path"], weights.path, progress=progress)
+            path = Path(options["quantizer_file_path"])  # local: see resolve_extra_files
             quantizer_content = read_tflite(path, what="Lyra quantizer (quantizer.tflite)")
         return SoundStreamEncoder(
             weights.content,

@@ -228,10 +228,11 @@ def test_the_folder_alone_loads_the_registered_combination(folder: Path, model: 
         spec.frame_size,
         spec.clip_embedding_size(),
     )
+    # frames: CREPE tiny's 256 + EnCodec's 128; clips: their defaults, mean+max+std (768) + mean+std (256)
     assert (model.sample_rate, model.timestamp_embedding_size, model.scene_embedding_size) == (
         48000,
         384,
-        512,
+        768 + 256,
     )
     assert loaded.encoder.timing.hop_ms == pytest.approx(spec.frame_hop_ms, rel=1e-12)
 
@@ -250,12 +251,14 @@ def test_the_finest_member_block_is_its_own_frames(model, members, audio):
 
 def test_the_scene_embedding_is_the_members_own(model, members, audio):
     scene = combined.get_scene_embeddings(audio, model)
-    assert scene.shape == (2, 512)
+    crepe_size = 768  # CREPE tiny's default clip embedding: mean+max+std of 256-value frames
+    assert scene.shape == (2, crepe_size + 256)
     own = members["encodec-24khz"].scene_embeddings(audio)  # mean+std, EnCodec's default
     torch.testing.assert_close(
-        scene[:, 256:], own / own.norm(dim=1, keepdim=True) / math.sqrt(2), atol=4 * EPS32, rtol=0
+        scene[:, crepe_size:], own / own.norm(dim=1, keepdim=True) / math.sqrt(2), atol=4 * EPS32, rtol=0
     )
-    assert torch.allclose(scene[:, :256].norm(dim=1), torch.full((2,), 1 / math.sqrt(2)), atol=4 * EPS32)
+    norms = scene[:, :crepe_size].norm(dim=1)
+    assert torch.allclose(norms, torch.full((2,), 1 / math.sqrt(2)), atol=4 * EPS32)
 
 
 def test_member_options_and_a_pooling_of_the_combined_frames(folder: Path, audio):
@@ -338,10 +341,11 @@ def test_a_file_is_not_a_combination(folder: Path):
 @pytest.mark.skipif(not installed("heareval", "tensorflow"), reason="needs the 'eval' extra and heareval")
 def test_heareval_embeddings_and_predictions_runners_with_model_options(folder: Path, tmp_path: Path):
     """``python -m heareval.embeddings.runner hear_wrappers.combined --model-options '{"models": ...}'``:
-    one 512-d row per clip (scene) and one 384-d row per 13.3 ms frame (event); then heareval's
-    predictions runner (``python -m hear_wrappers.heareval predictions``, one grid point, 3 epochs)
-    trains on those files and scores both tasks: the k-fold scene task's aggregated score and the event task's
-    test scores, every metric of the task present and in its range."""
+    one 1024-d row per clip (scene: the members' default clip embeddings) and one 384-d row per 13.3 ms
+    frame (event); then heareval's predictions runner (``python -m hear_wrappers.heareval predictions``,
+    one grid point, 3 epochs) trains on those files and scores both tasks: the k-fold scene task's
+    aggregated score and the event task's test scores, every metric of the task present and in its
+    range."""
     import numpy as np
 
     tasks = build_small_tasks(tmp_path / "tasks", 48000, event_seconds=1.0)
@@ -358,7 +362,7 @@ def test_heareval_embeddings_and_predictions_runners_with_model_options(folder: 
             dims = json.loads((module_dir / name / f"{split}.embedding-dimensions.json").read_text())
             n_items, dim = dims[:2]
             if kind == "scene":
-                assert (n_items, dim) == (len(wavs), 512)
+                assert (n_items, dim) == (len(wavs), 768 + 256)
             else:  # 1 s clips: 75 EnCodec frames of 13.3 ms each
                 assert (n_items, dim) == (75 * len(wavs), 384)
             values = np.fromfile(module_dir / name / f"{split}.embeddings.npy", dtype=np.float32)

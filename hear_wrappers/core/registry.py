@@ -166,13 +166,17 @@ class ModelFamily(abc.ABC):
     def identify(self, weights: Any) -> tuple[str, ...]:
         """The variants whose architecture ``weights`` fits (first: the preferred one); () if unknown."""
 
+    def resolve_extra_files(  # noqa: B027
+        self, spec: ModelSpec, path: Path, options: dict[str, Any], *, progress: bool = True
+    ) -> None:
+        """Find (or download, with a progress bar if ``progress``) any further file that ``options``
+        need beside the weights at ``path`` (e.g. SoundStream's quantizer), and put its local path
+        into ``options``; by default there is none."""
+
     @abc.abstractmethod
-    def build(
-        self, spec: ModelSpec, weights: Any, options: dict[str, Any], *, progress: bool = True
-    ) -> FrameEncoder:
+    def build(self, spec: ModelSpec, weights: Any, options: dict[str, Any]) -> FrameEncoder:
         """The encoder of ``spec`` with ``weights`` loaded (raise `CheckpointMismatchError` if they
-        do not fit), configured by ``options``; ``progress``: show a bar for any further download
-        (e.g. a second file of the model)."""
+        do not fit), configured by ``options``."""
 
     @abc.abstractmethod
     def write_random_weights(self, spec: ModelSpec, folder: Path) -> Path:
@@ -245,7 +249,8 @@ class ModelFamily(abc.ABC):
             spec = self.spec(fits[0])
         resolved = dict(options)
         self.check_options(spec, resolved)
-        encoder = self.build(spec, weights, resolved, progress=progress)
+        self.resolve_extra_files(spec, path, resolved, progress=progress)
+        encoder = self.build(spec, weights, resolved)
         del weights
         return HearModel(encoder, pooling=pooling or spec.default_pooling)
 

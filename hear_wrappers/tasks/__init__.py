@@ -28,10 +28,14 @@ sparse_event    a tone, chirp or click train    scene, multiclass,      FSD50K
                 filling 5-25% of a 30 s clip    train/valid/test
 note_order      three notes; label = their      scene, multiclass,      Speech commands 5h
                 order (same frames per class)   train/valid/test
+pitch_timbre    one note; label = its (pitch,   scene, multiclass,      Mridangam Stroke
+                timbre) pair, 3 x 3 classes     train/valid/test
 =============== =============================== ======================= ==========================
 
-The last two are for choosing a clip pooling (`hear_wrappers.tasks.pooling_kinds`): the mean of the
-frames misses a short sound in a long clip, and no order-free statistic can tell the orders apart.
+``sparse_event`` and ``note_order`` are for choosing a clip pooling (`hear_wrappers.tasks.pooling_kinds`):
+the mean of the frames misses a short sound in a long clip, and no order-free statistic can tell the
+orders apart. ``pitch_timbre`` (`hear_wrappers.tasks.pitch_timbre`) needs both pitch and timbre: the
+test of a combination against its members (docs/combined.md).
 
 Each task's ``task_metadata.json`` carries a ``task_specific_param_grid`` sized for it (heareval's
 stock grids underfit tasks this small) and a ``hear_wrappers`` block: generator, seed, size and the
@@ -41,6 +45,7 @@ leaderboard column it imitates. Add kinds with `register_task`. See docs/tasks.m
 from __future__ import annotations
 
 from hear_wrappers.tasks import generators as _generators  # noqa: F401  (registers the built-in kinds)
+from hear_wrappers.tasks import pitch_timbre as _pitch_timbre  # noqa: F401  (pitch_timbre)
 from hear_wrappers.tasks import pooling_kinds as _pooling_kinds  # noqa: F401  (sparse_event, note_order)
 from hear_wrappers.tasks.builder import build_task, build_tasks, resolve_size, task_folder_name
 from hear_wrappers.tasks.spec import TASKS, Clip, TaskSize, TaskSpec, clip_rng, fold_names, register_task
